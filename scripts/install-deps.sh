@@ -20,6 +20,14 @@ for p in "${packages[@]}"; do
 	fi
 done
 
+# The conformance tests run the official ftrack JavaScript client; use the
+# machine's Node.js when it has one, Debian's otherwise.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	for p in nodejs npm; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+	done
+fi
+
 if [ "${#missing[@]}" -eq 0 ]; then
 	exit 0
 fi

@@ -44,5 +44,7 @@ if [ -x scripts/fuzz.sh ]; then
 fi
 
 echo "== integration tests"
+# The official ftrack JavaScript client, pinned by its package-lock.json.
+(cd tests/conformance/ftrack-js && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 export FTRACKFS_BUILD_ROOT="$top/build"
 "$py" -m pytest -p no:cacheprovider -q tests/integration
