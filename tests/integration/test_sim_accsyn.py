@@ -760,3 +760,79 @@ def test_recipients_and_append(env, tmp_path):
     wait_status(cli, first["id"], ("done",))
     assert (tmp_path / "berlin/copy/a.mov").read_bytes() == b"mov"
     assert len(cli.call("GET", "task/find", {"parent": first["id"]})) == 2
+
+
+# ---------------------------------------------------------------------------
+# End to end over HTTP, through studio-sim (conftest.py's `sim` fixture)
+# ---------------------------------------------------------------------------
+
+def http(addr):
+    import http.client
+
+    def transport(method, path, query, headers, body):
+        host, port = addr.rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            # like requests given a str body: no Content-Type; Content-Length only when there is a body
+            conn.putrequest(method, path + ("?" + query if query else ""), skip_accept_encoding=True)
+            for k, v in headers.items():
+                conn.putheader(k, v)
+            if body or method in ("POST", "PUT"):
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body or None)
+            r = conn.getresponse()
+            return r.status, r.read()
+        finally:
+            conn.close()
+    return transport
+
+
+DEMO_ADMIN = ("pipeline@acmevfx.com", "demo-accsyn-admin-key")
+
+
+def test_http_discovery_login_and_demo_studio_send(sim):
+    t = http(sim.accsyn_addr)
+    st, body = t("GET", "/api/v3/J3PKTtDvolDMBtTy6AFGA", urllib.parse.quote(json.dumps({"ident": WS})), {}, b"")
+    assert st == 200 and json.loads(body) == {"result": {"hostname": "127.0.0.1", "port": sim.accsyn_port}}
+    cli = V3(t, *DEMO_ADMIN)
+    st, d = cli.login()
+    assert st == 200 and d["result"]["role"] == "admin"
+    st, d = V3(t, DEMO_ADMIN[0], "wrong").login()
+    assert st == 401 and d["message_hr"]
+    # the demo studio: sites hq and la, maria (employee) and lisa (vendor)
+    assert {"hq", "la"} <= {s["code"] for s in cli.call("GET", "site/find", {})}
+    roles = {u["code"]: u["role"] for u in cli.call("GET", "user/find", {})}
+    assert roles["maria@acmevfx.com"] == "employee" and roles["lisa@vendor.com"] == "standard"
+    assert [v["default"] for v in cli.call("GET", "volume/find", {})] == [True]
+    # send a published file hq -> lisa as ftrack-send would (backslashes, mirror_paths)
+    src = sim.path_of("hq", "theproject", "editorial", "cut", "v001", "cut.mov")
+    spec = {"code": "Transfer of 1 components from hq to lisa@vendor.com", "mirror_paths": True,
+            "tasks": [{"source": "site=hq:theproject\\editorial\\cut\\v001\\cut.mov",
+                       "destination": "lisa@vendor.com"}]}
+    job = cli.create_job(spec)
+    j = wait_status(cli, job["id"], ("done", "failed"))
+    assert j["status"] == "done", j
+    dst = sim.path_of("lisa@vendor.com", "theproject", "editorial", "cut", "v001", "cut.mov")
+    assert sha(dst) == sha(src) and j["size"] == os.path.getsize(src)
+    uris = [(e["method"], e["info"], e["status"]) for e in sim.log() if e["listener"] == "accsyn"]
+    assert ("PUT", "api/login", 200) in uris and ("POST", "job/create", 200) in uris
+    assert ("GET", "job/find", 200) in uris
+
+
+def test_http_faults_job_failure_and_401(sim):
+    t = http(sim.accsyn_addr)
+    cli = V3(t, *DEMO_ADMIN)
+    cli.login()
+    sim.set_faults(job_fail=1)
+    job = cli.create_job({"tasks": [{"source": "site=hq:theproject/editorial/cut/v001/cut.mov",
+                                     "destination": "site=la"}]})
+    j = wait_status(cli, job["id"], ("done", "failed"))
+    assert j["status"] == "failed" and "Simulated" in j["message"]
+    assert not os.path.exists(sim.path_of("la", "cut.mov"))
+    sim.set_faults(unauthorized=True, side="accsyn")
+    st, d = cli.raw("GET", "job/find", {})
+    assert st == 401 and "message" in d and "result" not in d
+    sim.set_faults()
+    cli.call("PUT", "job/edit", {"status": "waiting"}, entityid=job["id"])
+    assert wait_status(cli, job["id"], ("done", "failed"))["status"] == "done"
+    assert os.path.exists(sim.path_of("la", "cut.mov"))

@@ -87,7 +87,7 @@ def _location_names(locations):
         return []
     names = []
     for it in items:
-        name = it.get("name") if isinstance(it, dict) else it
+        name = (it.get("accsyn_party") or it.get("name")) if isinstance(it, dict) else it
         if isinstance(name, str) and name and not name.startswith("ftrack."):
             names.append(name)
     return names
