@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * json_i.h - private to remote/: validated cJSON parsing and typed field
+ * extraction. cJSON values never leave remote/.
+ *
+ * Every reply goes through json_parse(), which first scans the raw bytes
+ * once (strict UTF-8, nesting depth, no NUL and no \u0000 escape) and then
+ * lets cJSON parse them, requiring that the whole buffer is consumed.
+ * Anything wrong is -EPROTO (-ENOMEM when cJSON runs out of memory is not
+ * distinguishable from a parse error by cJSON, so it is -EPROTO too).
+ */
+#ifndef FTRACKFS_REMOTE_JSON_I_H
+#define FTRACKFS_REMOTE_JSON_I_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+/* Deepest nesting of arrays/objects accepted (cJSON's own limit is 1000). */
+#define JSON_MAX_DEPTH 128
+
+/* 0 when @s[0..len) is strict UTF-8 (no overlongs, surrogates, > U+10FFFF). */
+int json_validate_utf8(const char *s, size_t len);
+
+/*
+ * json_prescan() - one pass over raw JSON text: strict UTF-8, no NUL byte,
+ * no "\u0000" escape inside strings, nesting depth <= @max_depth.
+ * 0 or -EPROTO.
+ */
+int json_prescan(const char *s, size_t len, unsigned max_depth);
+
+/* Parse @len bytes (no NUL needed). 0 and *ret (caller cJSON_Delete()s it) or -EPROTO. */
+int json_parse(const char *s, size_t len, cJSON **ret);
+
+/*
+ * Typed getters on object members: 1 and the value, 0 when the key is
+ * missing or null, -EPROTO for a wrong type. Strings are borrowed from the
+ * tree. Integers must be whole numbers with |v| < 2^53.
+ */
+int json_get_str(const cJSON *obj, const char *key, const char **ret);
+int json_get_int(const cJSON *obj, const char *key, int64_t *ret);
+int json_get_double(const cJSON *obj, const char *key, double *ret);
+int json_get_bool(const cJSON *obj, const char *key, bool *ret);
+
+/* The same on a value rather than an object member (NULL/null -> 0). */
+int json_value_str(const cJSON *v, const char **ret);
+int json_value_int(const cJSON *v, int64_t *ret);
+
+/*
+ * json_parse_time() - "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS[.frac][Z|+hh:mm|-hh:mm]"
+ * (a space may replace the T). Naive values are UTC. 0 and ns since epoch,
+ * or -EPROTO.
+ */
+int json_parse_time(const char *s, int64_t *ret_ns);
+
+/* Format @ns as "YYYY-MM-DDTHH:MM:SS" (UTC) into @buf (>= 20 bytes). */
+int json_format_time(int64_t ns, char *buf, size_t len);
+
+/* strdup of a string member: 1 and *ret (owned), 0 missing/null, -EPROTO, -ENOMEM. */
+int json_dup_str(const cJSON *obj, const char *key, char **ret);
+
+/* cJSON_PrintUnformatted() that reports -ENOMEM; *ret_len excludes the NUL. */
+int json_print(const cJSON *v, char **ret, size_t *ret_len);
+
+#endif
