@@ -1,0 +1,971 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * env.c - the LMDB environment: open (with move-aside of unreadable
+ * databases), reader slots, the writer loop that grows the map, metadata.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache_i.h"
+#include "ftrackfs/log.h"
+
+#define DEFAULT_MAP_SIZE (256ULL << 20)
+#define DEFAULT_MAX_READERS 1022
+/* Below this size the whole database is walked at open. */
+#define FULL_CHECK_BYTES (64ULL << 20)
+
+static const char *const dbi_names[DBI_COUNT] = {
+	[DBI_META] = "meta",
+	[DBI_KEYS] = "keys",
+	[DBI_INODES] = "inodes",
+	[DBI_DIRENTS] = "dirents",
+	[DBI_DIRS] = "dirs",
+	[DBI_COMP] = "compstate",
+	[DBI_OUTBOX] = "outbox",
+	[DBI_OUTBOX_STATE] = "outbox_state",
+	[DBI_OUTBOX_PENDING] = "outbox_pending",
+	[DBI_JOBS] = "jobs",
+};
+
+/* Set by cache_errno_from_mdb() when LMDB says the map is full, so the
+ * writer loop can tell "grow and retry" from a real ENOSPC. */
+static __thread bool tls_map_full;
+
+int cache_errno_from_mdb(int rc)
+{
+	if (rc >= 0)
+		return -rc;	/* 0, or an OS errno LMDB passed through */
+	switch (rc) {
+	case MDB_NOTFOUND:		return -ENOENT;
+	case MDB_KEYEXIST:		return -EEXIST;
+	case MDB_MAP_FULL:		tls_map_full = true; return -ENOSPC;
+	case MDB_TXN_FULL:		return -EFBIG;
+	case MDB_READERS_FULL:		return -EAGAIN;
+	case MDB_MAP_RESIZED:		return -EAGAIN;
+	case MDB_DBS_FULL:		return -ENFILE;
+	case MDB_PAGE_NOTFOUND:		return -EUCLEAN;
+	case MDB_CORRUPTED:		return -EUCLEAN;
+	case MDB_INVALID:		return -EUCLEAN;
+	case MDB_VERSION_MISMATCH:	return -EUCLEAN;
+	case MDB_INCOMPATIBLE:		return -EUCLEAN;
+	case MDB_BAD_VALSIZE:		return -EINVAL;
+	case MDB_BAD_DBI:		return -EINVAL;
+	case MDB_BAD_TXN:		return -EINVAL;
+	case MDB_BAD_RSLOT:		return -EINVAL;
+	default:			return -EIO;
+	}
+}
+
+int64_t cache_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ---- small helpers ---- */
+
+int cache_put(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, const void *v,
+	      size_t vlen, unsigned int flags)
+{
+	MDB_val key = { .mv_size = klen, .mv_data = (void *)k };
+	MDB_val val = { .mv_size = vlen, .mv_data = (void *)v };
+
+	return cache_errno_from_mdb(mdb_put(txn, dbi, &key, &val, flags));
+}
+
+int cache_get_raw(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, MDB_val *ret_val)
+{
+	MDB_val key = { .mv_size = klen, .mv_data = (void *)k };
+	int rc = mdb_get(txn, dbi, &key, ret_val);
+
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return cache_errno_from_mdb(rc);
+	return 1;
+}
+
+int cache_del(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen)
+{
+	MDB_val key = { .mv_size = klen, .mv_data = (void *)k };
+	int rc = mdb_del(txn, dbi, &key, NULL);
+
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return cache_errno_from_mdb(rc);
+	return 1;
+}
+
+int cache_counter_get(struct cache *c, MDB_txn *txn, const char *name, uint64_t *ret)
+{
+	MDB_val v;
+	int r = cache_get_raw(txn, c->dbi[DBI_META], name, strlen(name), &v);
+
+	if (r < 0)
+		return r;
+	if (r == 0 || v.mv_size != sizeof(uint64_t)) {
+		log_error(CACHE_LOG, "meta counter %s missing or malformed", name);
+		return -EUCLEAN;
+	}
+	memcpy(ret, v.mv_data, sizeof(uint64_t));
+	return 0;
+}
+
+int cache_counter_set(struct cache *c, MDB_txn *txn, const char *name, uint64_t v)
+{
+	return cache_put(txn, c->dbi[DBI_META], name, strlen(name), &v, sizeof(v), 0);
+}
+
+int cache_check_str(const char *s, size_t max, bool may_be_empty)
+{
+	size_t len = s ? strnlen(s, max + 1) : 0;
+
+	if (len > max || (!may_be_empty && len == 0))
+		return -EINVAL;
+	return 0;
+}
+
+void cache_strcpy(char *dst, const char *src, size_t max)
+{
+	size_t len = src ? strnlen(src, max) : 0;
+
+	if (len)
+		memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+/* ---- reader slots ---- */
+
+static void slot_release(void *p)
+{
+	struct cache_rslot *s = p;
+
+	/* thread exit: give the LMDB reader slot back, keep ours for reuse */
+	pthread_mutex_lock(&s->c->slots_lock);
+	pthread_mutex_lock(&s->lock);
+	if (s->txn) {
+		mdb_txn_abort(s->txn);
+		s->txn = NULL;
+	}
+	s->in_use = false;
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->c->slots_lock);
+}
+
+static struct cache_rslot *slot_of_thread(struct cache *c)
+{
+	struct cache_rslot *s = pthread_getspecific(c->tls);
+
+	if (s)
+		return s;
+	pthread_mutex_lock(&c->slots_lock);
+	for (s = c->slots; s; s = s->next) {
+		if (!s->in_use)
+			break;
+	}
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s) {
+			pthread_mutex_unlock(&c->slots_lock);
+			return NULL;
+		}
+		pthread_mutex_init(&s->lock, NULL);
+		s->c = c;
+		s->next = c->slots;
+		c->slots = s;
+	}
+	s->in_use = true;
+	pthread_mutex_unlock(&c->slots_lock);
+	if (pthread_setspecific(c->tls, s) != 0) {
+		s->in_use = false;
+		return NULL;
+	}
+	return s;
+}
+
+static int grow_map(struct cache *c, size_t new_size);
+
+int cache_read_begin(struct cache *c, MDB_txn **ret_txn, struct cache_rslot **ret_slot)
+{
+	struct cache_rslot *s = slot_of_thread(c);
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	for (int attempt = 0;; attempt++) {
+		pthread_mutex_lock(&s->lock);
+		if (s->txn) {
+			rc = mdb_txn_renew(s->txn);
+			if (rc) {
+				mdb_txn_abort(s->txn);
+				s->txn = NULL;
+			}
+		}
+		if (!s->txn)
+			rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &s->txn);
+		if (rc == 0) {
+			*ret_txn = s->txn;
+			*ret_slot = s;
+			return 0;
+		}
+		s->txn = NULL;
+		pthread_mutex_unlock(&s->lock);
+		if (rc == MDB_MAP_RESIZED && attempt == 0) {
+			/* another process grew the map: adopt its size */
+			pthread_mutex_lock(&c->write_lock);
+			rc = grow_map(c, 0);
+			pthread_mutex_unlock(&c->write_lock);
+			if (rc == 0)
+				continue;
+		}
+		return cache_errno_from_mdb(rc);
+	}
+}
+
+void cache_read_end(struct cache_rslot *slot)
+{
+	mdb_txn_reset(slot->txn);
+	pthread_mutex_unlock(&slot->lock);
+}
+
+/* ---- the writer ---- */
+
+/* Called with write_lock held and no write txn. Takes every reader slot so
+ * no read transaction is live while the map moves. */
+static int grow_map(struct cache *c, size_t new_size)
+{
+	struct cache_rslot *s;
+	int rc;
+
+	pthread_mutex_lock(&c->slots_lock);
+	for (s = c->slots; s; s = s->next)
+		pthread_mutex_lock(&s->lock);
+	rc = mdb_env_set_mapsize(c->env, new_size);
+	for (s = c->slots; s; s = s->next)
+		pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&c->slots_lock);
+	if (rc) {
+		log_error(CACHE_LOG, "cannot resize the map to %zu bytes: %s", new_size,
+			  mdb_strerror(rc));
+		return cache_errno_from_mdb(rc);
+	}
+	if (new_size) {
+		log_info(CACHE_LOG, "map grown from %zu to %zu MiB", c->map_size >> 20,
+			 new_size >> 20);
+		c->map_size = new_size;
+	} else {
+		MDB_envinfo info;
+
+		mdb_env_info(c->env, &info);
+		c->map_size = info.me_mapsize;
+	}
+	return 0;
+}
+
+int cache_write(struct cache *c, cache_write_fn fn, void *ctx)
+{
+	int r;
+
+	pthread_mutex_lock(&c->write_lock);
+	for (int attempt = 0;; attempt++) {
+		MDB_txn *txn;
+		int rc;
+
+		tls_map_full = false;
+		rc = mdb_txn_begin(c->env, NULL, 0, &txn);
+		if (rc == MDB_MAP_RESIZED && attempt < 8) {
+			r = grow_map(c, 0);
+			if (r < 0)
+				break;
+			continue;
+		}
+		if (rc) {
+			r = cache_errno_from_mdb(rc);
+			break;
+		}
+		r = fn(c, txn, ctx);
+		if (r < 0) {
+			mdb_txn_abort(txn);
+		} else {
+			int ok = r;
+
+			rc = mdb_txn_commit(txn);
+			r = rc ? cache_errno_from_mdb(rc) : ok;
+		}
+		if (r == -ENOSPC && tls_map_full && attempt < 40) {
+			size_t next = c->map_size * 2;
+
+			if (next < c->map_size || grow_map(c, next) < 0) {
+				r = -ENOSPC;
+				break;
+			}
+			continue;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&c->write_lock);
+	return r;
+}
+
+/* ---- paths and identity ---- */
+
+void cache_identity_hash(const char *server_url, const char *user, char ret_hex[17])
+{
+	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a 64 */
+	const char *parts[3] = { server_url, "\n", user };
+
+	for (size_t i = 0; i < 3; i++) {
+		for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++) {
+			h ^= *p;
+			h *= 0x100000001b3ULL;
+		}
+	}
+	snprintf(ret_hex, 17, "%016llx", (unsigned long long)h);
+}
+
+bool cache_fs_type_is_remote(unsigned long f_type)
+{
+	switch (f_type) {
+	case 0x6969UL:		/* NFS_SUPER_MAGIC */
+	case 0x65735546UL:	/* FUSE_SUPER_MAGIC */
+	case 0x517bUL:		/* SMB_SUPER_MAGIC */
+	case 0xfe534d42UL:	/* SMB2_MAGIC_NUMBER */
+	case 0xff534d42UL:	/* CIFS_MAGIC_NUMBER */
+	case 0x564c:		/* NCP_SUPER_MAGIC */
+	case 0x73757245UL:	/* CODA_SUPER_MAGIC */
+	case 0x5346414fUL:	/* AFS_FS_MAGIC */
+	case 0x6b414653UL:	/* AFS_SUPER_MAGIC */
+	case 0x00c36400UL:	/* CEPH_SUPER_MAGIC */
+	case 0x01021997UL:	/* V9FS_MAGIC */
+	case 0x47504653UL:	/* GPFS */
+	case 0x0bd00bd0UL:	/* Lustre */
+	case 0x013111a8UL:	/* IBRIX */
+	case 0x19830326UL:	/* fhgfs / BeeGFS */
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[4096];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int resolve_dir(const char *dir, const char *server_url, const char *user,
+		       char *ret, size_t size)
+{
+	char hex[17];
+	const char *base = getenv("XDG_CACHE_HOME");
+	int n;
+
+	if (dir) {
+		if (dir[0] == '/') {
+			n = snprintf(ret, size, "%s", dir);
+		} else {
+			char cwd[PATH_MAX];
+
+			if (!getcwd(cwd, sizeof(cwd)))
+				return -errno;
+			n = snprintf(ret, size, "%s/%s", cwd, dir);
+		}
+		return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+	}
+	cache_identity_hash(server_url, user, hex);
+	if (base && base[0] == '/')
+		n = snprintf(ret, size, "%s/ftrackfs/%s", base, hex);
+	else {
+		const char *home = getenv("HOME");
+
+		if (!home || home[0] != '/') {
+			struct passwd *pw = getpwuid(getuid());
+
+			home = pw ? pw->pw_dir : NULL;
+		}
+		if (!home)
+			return -ENOENT;
+		n = snprintf(ret, size, "%s/.cache/ftrackfs/%s", home, hex);
+	}
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* ---- opening, validating, moving aside ---- */
+
+static void env_close(struct cache *c)
+{
+	struct cache_rslot *s, *next;
+
+	for (s = c->slots; s; s = next) {
+		next = s->next;
+		if (s->txn)
+			mdb_txn_abort(s->txn);
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+	}
+	c->slots = NULL;
+	if (c->env)
+		mdb_env_close(c->env);
+	c->env = NULL;
+}
+
+static int data_path(const struct cache *c, const char *file, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "%s/%s", c->dir, file);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static int move_aside(struct cache *c, const char *why)
+{
+	char from[4200], to[4300], lock[4200], stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	int r;
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	r = data_path(c, "data.mdb", from, sizeof(from));
+	if (r < 0)
+		return r;
+	for (int i = 0; i < 1000; i++) {
+		struct stat st;
+
+		if (i == 0)
+			snprintf(to, sizeof(to), "%s.corrupt-%s", from, stamp);
+		else
+			snprintf(to, sizeof(to), "%s.corrupt-%s-%d", from, stamp, i);
+		if (lstat(to, &st) < 0 && errno == ENOENT)
+			break;
+	}
+	if (rename(from, to) < 0 && errno != ENOENT) {
+		r = -errno;
+		log_error(CACHE_LOG, "cannot move %s aside: %s", from, strerror(-r));
+		return r;
+	}
+	if (data_path(c, "lock.mdb", lock, sizeof(lock)) == 0)
+		unlink(lock);
+	log_warn(CACHE_LOG, "database %s %s: moved aside to %s, rebuilding from ftrack", from,
+		 why, to);
+	c->n_rebuilds++;
+	return 0;
+}
+
+struct meta_str {
+	char buf[CACHE_PATH_MAX + 1];
+};
+
+static int meta_get_str(struct cache *c, MDB_txn *txn, const char *key, struct meta_str *ret)
+{
+	MDB_val v;
+	int r = cache_get_raw(txn, c->dbi[DBI_META], key, strlen(key), &v);
+
+	if (r <= 0)
+		return r;
+	if (v.mv_size > CACHE_PATH_MAX)
+		return -EUCLEAN;
+	memcpy(ret->buf, v.mv_data, v.mv_size);
+	ret->buf[v.mv_size] = '\0';
+	return 1;
+}
+
+static int meta_put_str(struct cache *c, MDB_txn *txn, const char *key, const char *s)
+{
+	return cache_put(txn, c->dbi[DBI_META], key, strlen(key), s, strlen(s), 0);
+}
+
+/* Walk a database: the first and last entries always, every entry when
+ * @full. LMDB reports broken pages as MDB_CORRUPTED/MDB_PAGE_NOTFOUND. */
+static int walk_dbi(MDB_txn *txn, MDB_dbi dbi, bool full)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, dbi, &cur);
+
+	if (rc)
+		return cache_errno_from_mdb(rc);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0 && full)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	return cache_errno_from_mdb(rc);
+}
+
+/*
+ * Try to open the environment in c->dir. Returns 0; -EUCLEAN when the
+ * database must be moved aside (*ret_why says why); other -errno.
+ */
+static int env_try_open(struct cache *c, const char **ret_why)
+{
+	char path[4200];
+	struct stat st;
+	unsigned int flags = MDB_NOTLS | MDB_NORDAHEAD;
+	MDB_txn *txn = NULL;
+	MDB_envinfo info;
+	MDB_stat mst;
+	bool fresh;
+	int rc, r, fd;
+
+	*ret_why = "is unreadable";
+	r = data_path(c, "data.mdb", path, sizeof(path));
+	if (r < 0)
+		return r;
+	if (stat(path, &st) == 0) {
+		if (!S_ISREG(st.st_mode)) {
+			*ret_why = "is not a regular file";
+			return -EUCLEAN;
+		}
+		if (st.st_size == 0) {
+			unlink(path);	/* never written: start over quietly */
+		} else if (st.st_size < 2 * 4096) {
+			*ret_why = "is truncated";
+			return -EUCLEAN;
+		}
+	}
+
+	rc = mdb_env_create(&c->env);
+	if (rc)
+		return cache_errno_from_mdb(rc);
+	mdb_env_set_maxdbs(c->env, DBI_COUNT + 2);
+	mdb_env_set_maxreaders(c->env, c->max_readers);
+	mdb_env_set_mapsize(c->env, c->map_size);
+	if (c->no_sync)
+		flags |= MDB_NOSYNC;
+	rc = mdb_env_open(c->env, c->dir, flags, 0600);
+	if (rc) {
+		r = cache_errno_from_mdb(rc);
+		if (rc == MDB_VERSION_MISMATCH)
+			*ret_why = "was written by another LMDB version";
+		else if (rc == MDB_INVALID)
+			*ret_why = "is not an LMDB database";
+		else if (r == -ENOENT || r == -EIO)
+			r = -EUCLEAN;	/* short read of the header: truncated */
+		goto fail;
+	}
+	{
+		int dead = 0;
+
+		mdb_reader_check(c->env, &dead);
+	}
+
+	/* A file shorter than its own last page would SIGBUS on access. */
+	mdb_env_info(c->env, &info);
+	mdb_env_stat(c->env, &mst);
+	rc = mdb_env_get_fd(c->env, &fd);
+	if (rc || fstat(fd, &st) < 0) {
+		r = -EIO;
+		goto fail;
+	}
+	if ((uint64_t)st.st_size < ((uint64_t)info.me_last_pgno + 1) * mst.ms_psize) {
+		*ret_why = "is truncated";
+		r = -EUCLEAN;
+		goto fail;
+	}
+	c->map_size = info.me_mapsize;
+
+	rc = mdb_txn_begin(c->env, NULL, 0, &txn);
+	if (rc) {
+		r = cache_errno_from_mdb(rc);
+		goto fail;
+	}
+	/* Which named databases exist? The main DB lists them. */
+	{
+		MDB_dbi main;
+
+		rc = mdb_dbi_open(txn, NULL, 0, &main);
+		if (rc) {
+			r = cache_errno_from_mdb(rc);
+			goto fail;
+		}
+		rc = mdb_stat(txn, main, &mst);
+		if (rc) {
+			r = cache_errno_from_mdb(rc);
+			goto fail;
+		}
+		fresh = mst.ms_entries == 0;
+		r = walk_dbi(txn, main, true);
+		if (r < 0)
+			goto fail;
+	}
+	if (!fresh) {
+		rc = mdb_dbi_open(txn, dbi_names[DBI_META], 0, &c->dbi[DBI_META]);
+		if (rc) {
+			*ret_why = "is not an ftrackfs cache";
+			r = rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE ? -EUCLEAN
+									  : cache_errno_from_mdb(rc);
+			goto fail;
+		}
+	}
+	for (int i = 0; i < DBI_COUNT; i++) {
+		rc = mdb_dbi_open(txn, dbi_names[i], MDB_CREATE, &c->dbi[i]);
+		if (rc) {
+			*ret_why = "is not an ftrackfs cache";
+			r = rc == MDB_INCOMPATIBLE ? -EUCLEAN : cache_errno_from_mdb(rc);
+			goto fail;
+		}
+	}
+
+	if (fresh) {
+		uint32_t fmt = CACHE_FORMAT_VERSION;
+
+		c->created_ns = cache_now_ns();
+		r = cache_put(txn, c->dbi[DBI_META], "format", 6, &fmt, sizeof(fmt), 0);
+		if (r == 0)
+			r = meta_put_str(c, txn, "server", c->server_url);
+		if (r == 0)
+			r = meta_put_str(c, txn, "user", c->user);
+		if (r == 0)
+			r = cache_counter_set(c, txn, "created", (uint64_t)c->created_ns);
+		/* inode 1 is FUSE_ROOT_ID; the first allocated is 2 */
+		if (r == 0)
+			r = cache_counter_set(c, txn, "next_ino", CACHE_ROOT_INO + 1);
+		if (r == 0)
+			r = cache_counter_set(c, txn, "next_gen", 1);
+		if (r == 0)
+			r = cache_counter_set(c, txn, "next_outbox", 1);
+		if (r < 0)
+			goto fail;
+	} else {
+		struct meta_str s;
+		MDB_val v;
+		uint64_t u;
+		uint32_t fmt;
+
+		r = cache_get_raw(txn, c->dbi[DBI_META], "format", 6, &v);
+		if (r < 0)
+			goto fail;
+		if (r == 0 || v.mv_size != sizeof(fmt)) {
+			*ret_why = "has no format version";
+			r = -EUCLEAN;
+			goto fail;
+		}
+		memcpy(&fmt, v.mv_data, sizeof(fmt));
+		if (fmt != CACHE_FORMAT_VERSION) {
+			*ret_why = fmt < CACHE_FORMAT_VERSION ? "has an older format version"
+							      : "has a newer format version";
+			r = -EUCLEAN;
+			goto fail;
+		}
+		*ret_why = "belongs to another server or user";
+		r = meta_get_str(c, txn, "server", &s);
+		if (r <= 0 || strcmp(s.buf, c->server_url) != 0) {
+			r = r < 0 ? r : -EUCLEAN;
+			goto fail;
+		}
+		r = meta_get_str(c, txn, "user", &s);
+		if (r <= 0 || strcmp(s.buf, c->user) != 0) {
+			r = r < 0 ? r : -EUCLEAN;
+			goto fail;
+		}
+		*ret_why = "has malformed metadata";
+		if ((r = cache_counter_get(c, txn, "created", &u)) < 0)
+			goto fail;
+		c->created_ns = (int64_t)u;
+		if ((r = cache_counter_get(c, txn, "next_ino", &u)) < 0 ||
+		    (r = cache_counter_get(c, txn, "next_gen", &u)) < 0 ||
+		    (r = cache_counter_get(c, txn, "next_outbox", &u)) < 0)
+			goto fail;
+		*ret_why = "is corrupt";
+		{
+			int dfd;
+			bool full;
+
+			mdb_env_get_fd(c->env, &dfd);
+			full = fstat(dfd, &st) == 0 && (uint64_t)st.st_size <= FULL_CHECK_BYTES;
+			for (int i = 0; i < DBI_COUNT; i++) {
+				r = walk_dbi(txn, c->dbi[i], full);
+				if (r < 0)
+					goto fail;
+			}
+		}
+	}
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc) {
+		r = cache_errno_from_mdb(rc);
+		goto fail;
+	}
+	return 0;
+
+fail:
+	if (txn)
+		mdb_txn_abort(txn);
+	env_close(c);
+	return r;
+}
+
+int cache_open(const char *dir, const char *server_url, const char *user,
+	       const struct cache_options *opts, struct cache **ret_cache)
+{
+	struct cache *c;
+	struct statfs sfs;
+	char path[4200];
+	int r;
+
+	if (!ret_cache || cache_check_str(server_url, CACHE_PATH_MAX, false) < 0 ||
+	    cache_check_str(user, CACHE_ID_MAX, true) < 0)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->lock_fd = -1;
+	pthread_mutex_init(&c->write_lock, NULL);
+	pthread_mutex_init(&c->slots_lock, NULL);
+	c->map_size = opts && opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE;
+	c->max_readers = opts && opts->max_readers ? opts->max_readers : DEFAULT_MAX_READERS;
+	c->no_sync = opts && opts->no_sync;
+	cache_strcpy(c->server_url, server_url, CACHE_PATH_MAX);
+	cache_strcpy(c->user, user, CACHE_ID_MAX);
+
+	r = resolve_dir(dir, server_url, user, c->dir, sizeof(c->dir));
+	if (r < 0)
+		goto fail;
+	r = mkdir_p(c->dir, 0700);
+	if (r < 0) {
+		log_error(CACHE_LOG, "cannot create cache directory %s: %s", c->dir, strerror(-r));
+		goto fail;
+	}
+	if (statfs(c->dir, &sfs) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (cache_fs_type_is_remote((unsigned long)sfs.f_type)) {
+		log_error(CACHE_LOG,
+			  "cache directory %s is on a network or FUSE filesystem (type 0x%lx); "
+			  "LMDB needs a local disk: set XDG_CACHE_HOME to a local directory",
+			  c->dir, (unsigned long)sfs.f_type);
+		r = -EREMOTE;
+		goto fail;
+	}
+	{
+		struct stat st;
+
+		if (stat(c->dir, &st) < 0) {
+			r = -errno;
+			goto fail;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			r = -ENOTDIR;
+			goto fail;
+		}
+		if ((st.st_mode & 077) && st.st_uid == geteuid())
+			chmod(c->dir, 0700);
+	}
+	r = data_path(c, "ftrackfs.lock", path, sizeof(path));
+	if (r < 0)
+		goto fail;
+	c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (c->lock_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (flock(c->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		if (r == -EBUSY)
+			log_error(CACHE_LOG, "cache %s is in use by another ftrackfs", c->dir);
+		goto fail;
+	}
+
+	for (int attempt = 0;; attempt++) {
+		const char *why = NULL;
+
+		r = env_try_open(c, &why);
+		if (r != -EUCLEAN || attempt >= 2)
+			break;
+		r = move_aside(c, why ? why : "is unreadable");
+		if (r < 0)
+			break;
+	}
+	if (r < 0) {
+		log_error(CACHE_LOG, "cannot open cache %s: %s", c->dir, strerror(-r));
+		goto fail;
+	}
+	if (pthread_key_create(&c->tls, slot_release) != 0) {
+		r = -EAGAIN;
+		goto fail;
+	}
+	c->has_tls = true;
+	*ret_cache = c;
+	return 0;
+
+fail:
+	cache_close(c);
+	return r;
+}
+
+void cache_close(struct cache *c)
+{
+	if (!c)
+		return;
+	if (c->has_tls)
+		pthread_key_delete(c->tls);
+	env_close(c);
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);
+	pthread_mutex_destroy(&c->write_lock);
+	pthread_mutex_destroy(&c->slots_lock);
+	free(c);
+}
+
+int cache_info(struct cache *c, struct cache_info *ret_info)
+{
+	struct cache_info info = { 0 };
+	struct cache_rslot *slot;
+	MDB_envinfo ei;
+	MDB_stat st;
+	MDB_txn *txn;
+	struct stat fst;
+	int fd, r;
+
+	if (!c || !ret_info)
+		return -EINVAL;
+	cache_strcpy(info.path, c->dir, sizeof(info.path) - 1);
+	cache_strcpy(info.server_url, c->server_url, CACHE_PATH_MAX);
+	cache_strcpy(info.user, c->user, CACHE_ID_MAX);
+	info.format_version = CACHE_FORMAT_VERSION;
+	info.created_ns = c->created_ns;
+	info.n_rebuilds = c->n_rebuilds;
+	r = cache_read_begin(c, &txn, &slot);
+	if (r < 0)
+		return r;
+	mdb_env_info(c->env, &ei);
+	info.map_size = ei.me_mapsize;
+	if (mdb_stat(txn, c->dbi[DBI_DIRENTS], &st) == 0)
+		info.n_entries = st.ms_entries;
+	if (mdb_stat(txn, c->dbi[DBI_KEYS], &st) == 0) {
+		info.n_keys = st.ms_entries;
+		info.used_bytes = ((uint64_t)ei.me_last_pgno + 1) * st.ms_psize;
+	}
+	r = cache_counter_get(c, txn, "next_ino", &info.next_ino);
+	cache_read_end(slot);
+	if (r < 0)
+		return r;
+	if (mdb_env_get_fd(c->env, &fd) == 0 && fstat(fd, &fst) == 0)
+		info.file_size = (uint64_t)fst.st_size;
+	*ret_info = info;
+	return 0;
+}
+
+/* ---- key/values for the filesystem ---- */
+
+static int kv_key(const char *key, char *buf, size_t size, size_t *ret_len)
+{
+	int n;
+
+	if (cache_check_str(key, CACHE_KV_KEY_MAX, false) < 0)
+		return -EINVAL;
+	n = snprintf(buf, size, "kv:%s", key);
+	if (n < 0 || (size_t)n >= size)
+		return -EINVAL;
+	*ret_len = (size_t)n;
+	return 0;
+}
+
+struct kv_ctx {
+	char k[CACHE_KV_KEY_MAX + 8];
+	size_t klen;
+	const void *v;
+	size_t vlen;
+};
+
+static int kv_put_fn(struct cache *c, MDB_txn *txn, void *ctx)
+{
+	struct kv_ctx *x = ctx;
+
+	return cache_put(txn, c->dbi[DBI_META], x->k, x->klen, x->v, x->vlen, 0);
+}
+
+static int kv_del_fn(struct cache *c, MDB_txn *txn, void *ctx)
+{
+	struct kv_ctx *x = ctx;
+
+	return cache_del(txn, c->dbi[DBI_META], x->k, x->klen);
+}
+
+int cache_kv_put(struct cache *c, const char *key, const void *value, size_t value_len)
+{
+	struct kv_ctx x = { .v = value, .vlen = value_len };
+	int r;
+
+	if (!c || value_len > CACHE_KV_VALUE_MAX || (value_len && !value))
+		return -EINVAL;
+	r = kv_key(key, x.k, sizeof(x.k), &x.klen);
+	if (r < 0)
+		return r;
+	return cache_write(c, kv_put_fn, &x);
+}
+
+int cache_kv_delete(struct cache *c, const char *key)
+{
+	struct kv_ctx x = { 0 };
+	int r;
+
+	if (!c)
+		return -EINVAL;
+	r = kv_key(key, x.k, sizeof(x.k), &x.klen);
+	if (r < 0)
+		return r;
+	return cache_write(c, kv_del_fn, &x);
+}
+
+int cache_kv_get(struct cache *c, const char *key, void *buf, size_t size, size_t *ret_len)
+{
+	struct cache_rslot *slot;
+	char k[CACHE_KV_KEY_MAX + 8];
+	size_t klen;
+	MDB_txn *txn;
+	MDB_val v;
+	int r;
+
+	if (!c || (size && !buf))
+		return -EINVAL;
+	r = kv_key(key, k, sizeof(k), &klen);
+	if (r < 0)
+		return r;
+	r = cache_read_begin(c, &txn, &slot);
+	if (r < 0)
+		return r;
+	r = cache_get_raw(txn, c->dbi[DBI_META], k, klen, &v);
+	if (r == 1) {
+		if (ret_len)
+			*ret_len = v.mv_size;
+		if (v.mv_size > size)
+			r = -ENOBUFS;
+		else if (v.mv_size)
+			memcpy(buf, v.mv_data, v.mv_size);
+	}
+	cache_read_end(slot);
+	return r;
+}
