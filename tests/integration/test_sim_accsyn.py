@@ -399,7 +399,7 @@ def test_job_copies_real_bytes_with_advancing_progress(tmp_path):
         assert job["source"].startswith("site:") and job["destination_hr"].startswith("site:la(")
         seen = []
         running = wait_status(cli, job["id"], ("running",), timeout=2)
-        assert time.time() - t0 < 0.5
+        assert time.time() - t0 < 1.0
         assert running["size"] == 400 * 1000
         while True:
             j = cli.find_one(job["id"])
