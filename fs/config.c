@@ -217,8 +217,10 @@ static int parse_kv(struct parser *p, char *key, char *val)
 			if (val[0] != '/')
 				return -EINVAL;
 			r = set_str(&cfg->cache_dir, val);
-			if (r == 0)
+			if (r == 0) {
 				config_strip_slash(cfg->cache_dir);
+				cfg->cache_dir_set = true;
+			}
 			return r;
 		}
 		if (!strcasecmp(key, "log_level")) {

@@ -78,6 +78,7 @@ struct config {
 	unsigned ttl_s;			/* default 60 */
 	unsigned first_fetch_timeout_s;	/* default 10 */
 	char *cache_dir;		/* absolute; never NULL after load */
+	bool cache_dir_set;		/* cache_dir came from the file */
 	char *log_level;		/* NULL = leave as is */
 	char *path;			/* the file read, or NULL if none */
 };

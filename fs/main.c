@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * main.c - the ftrackfs command:
+ *
+ *   ftrackfs [-f] [-d] [-s] [-o OPT[,OPT...]] [--config FILE] [--log FILE] MOUNTPOINT
+ *   ftrackfs status [MOUNTPOINT]
+ *
+ * Credentials come only from the environment (config.h); no option takes
+ * a key. "-o noxattr" leaves the xattr operations out; other -o options go
+ * to libfuse (default_permissions is always on).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+
+#include "fs.h"
+#include "ops.h"
+#include "storage.h"
+#include "sync.h"
+#include "ftrackfs/cache.h"
+#include "ftrackfs/config.h"
+#include "ftrackfs/ftrack.h"
+#include "ftrackfs/log.h"
+#include "ftrackfs/remote.h"
+
+#define MOD "main"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: ftrackfs [options] MOUNTPOINT\n"
+		"       ftrackfs status [MOUNTPOINT]\n"
+		"\n"
+		"Mounts ftrack production data as directories.\n"
+		"\n"
+		"options:\n"
+		"  -f                 stay in the foreground\n"
+		"  -d                 foreground with FUSE debug output\n"
+		"  -s                 single-threaded\n"
+		"  -o OPT[,OPT...]    FUSE mount options; also: noxattr\n"
+		"  --config FILE      config file (default $XDG_CONFIG_HOME/ftrackfs/config)\n"
+		"  --log FILE         append log lines to FILE (default: stderr)\n"
+		"  -h, --help         this text\n"
+		"  -V, --version      version\n"
+		"\n"
+		"Credentials are read from the environment only: FTRACK_SERVER,\n"
+		"FTRACK_API_USER, FTRACK_API_KEY, ACCSYN_WORKSPACE (or ACCSYN_DOMAIN),\n"
+		"ACCSYN_API_USER, ACCSYN_API_KEY.\n");
+}
+
+/* ---- status subcommand ---- */
+
+static int find_mount(char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/self/mounts", "re");
+	char dev[512], mp[4096], type[128];
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (fscanf(f, "%511s %4095s %127s %*s %*d %*d", dev, mp, type) == 3) {
+		if (!strcmp(type, "fuse.ftrackfs") || !strcmp(dev, "ftrackfs")) {
+			snprintf(buf, len, "%s", mp);
+			found = 1;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static int cmd_status(const char *mp)
+{
+	char def[4096], path[4200], line[1024];
+	struct stat st;
+	FILE *f;
+
+	if (!mp) {
+		if (!find_mount(def, sizeof(def))) {
+			fprintf(stderr, "ftrackfs: no ftrackfs mount found (give the mount point)\n");
+			return 1;
+		}
+		mp = def;
+	}
+	if (stat(mp, &st) < 0) {
+		int err = errno;
+
+		if (err == ENOTCONN || err == ECONNABORTED) {
+			fprintf(stderr,
+				"ftrackfs: %s is a dead mount: the ftrackfs daemon is gone (%s).\n"
+				"Unmount it with 'fusermount3 -u %s' (or -uz if busy), then mount again.\n",
+				mp, strerror(err), mp);
+			return 2;
+		}
+		fprintf(stderr, "ftrackfs: %s: %s\n", mp, strerror(err));
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/.ftrackfs/status", mp);
+	f = fopen(path, "re");
+	if (!f) {
+		int err = errno;
+
+		if (err == ENOTCONN || err == ECONNABORTED)
+			fprintf(stderr, "ftrackfs: %s is a dead mount: the daemon is gone. "
+				"Unmount it with 'fusermount3 -u %s'.\n", mp, mp);
+		else
+			fprintf(stderr, "ftrackfs: %s is not an ftrackfs mount (%s)\n", mp, strerror(err));
+		return err == ENOTCONN || err == ECONNABORTED ? 2 : 1;
+	}
+	while (fgets(line, sizeof(line), f))
+		fputs(line, stdout);
+	fclose(f);
+	return 0;
+}
+
+/* ---- log to a file ---- */
+
+static FILE *log_file;
+
+static void file_sink(enum log_level level, const char *module, const char *line, void *ud)
+{
+	static const char *const lv[] = { "error", "warn", "info", "debug" };
+	char ts[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	(void)ud;
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(log_file, "%s %s %s: %s\n", ts, lv[level <= 3 ? level : 3], module, line);
+	fflush(log_file);
+}
+
+/* ---- mount ---- */
+
+struct cli {
+	const char *config;
+	const char *log;
+	bool noxattr;
+	struct fuse_args args;
+};
+
+/* Remove "noxattr" from a comma list; returns the rest (malloc'ed) or NULL if empty. */
+static char *strip_noxattr(const char *opts, bool *noxattr)
+{
+	char *out = calloc(1, strlen(opts) + 1);
+	const char *p = opts;
+
+	if (!out)
+		return NULL;
+	while (*p) {
+		const char *c = strchr(p, ',');
+		size_t n = c ? (size_t)(c - p) : strlen(p);
+
+		if (n == 7 && !strncmp(p, "noxattr", 7)) {
+			*noxattr = true;
+		} else if (n) {
+			if (*out)
+				strcat(out, ",");
+			strncat(out, p, n);
+		}
+		p += n + (c ? 1 : 0);
+	}
+	return out;
+}
+
+static int parse_cli(int argc, char **argv, struct cli *cli)
+{
+	cli->args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
+	if (fuse_opt_add_arg(&cli->args, argv[0]) < 0)
+		return -ENOMEM;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--config") || !strcmp(a, "--log")) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "ftrackfs: %s needs a file\n", a);
+				return -EINVAL;
+			}
+			if (!strcmp(a, "--config"))
+				cli->config = argv[++i];
+			else
+				cli->log = argv[++i];
+		} else if (!strncmp(a, "--config=", 9)) {
+			cli->config = a + 9;
+		} else if (!strncmp(a, "--log=", 6)) {
+			cli->log = a + 6;
+		} else if (!strcmp(a, "-o") || (!strncmp(a, "-o", 2) && a[2])) {
+			const char *o = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+			char *rest;
+
+			if (!o) {
+				fprintf(stderr, "ftrackfs: -o needs options\n");
+				return -EINVAL;
+			}
+			rest = strip_noxattr(o, &cli->noxattr);
+			if (!rest)
+				return -ENOMEM;
+			if (*rest && (fuse_opt_add_arg(&cli->args, "-o") < 0 ||
+				      fuse_opt_add_arg(&cli->args, rest) < 0)) {
+				free(rest);
+				return -ENOMEM;
+			}
+			free(rest);
+		} else {
+			if (fuse_opt_add_arg(&cli->args, a) < 0)
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int make_ftrack(struct fs *fs)
+{
+	struct ftrack_config fc;
+	int r;
+
+	memset(&fc, 0, sizeof(fc));
+	fc.server_url = fs->cfg->ftrack_server;
+	fc.api_user = fs->cfg->ftrack_user;
+	fc.api_key = fs->cfg->ftrack_key;
+	fc.transport.connect_timeout_ms = 3000;
+	fc.transport.timeout_ms = 60000;
+	fc.transport.max_retries = 2;
+	if (!fc.server_url || !fc.api_user || !fc.api_key) {
+		fs_status_set_error(fs, FS_CONN_OFFLINE,
+				    "FTRACK_SERVER, FTRACK_API_USER and FTRACK_API_KEY must be set in the "
+				    "environment; serving the cache only");
+		return 0;
+	}
+	r = ftrack_new(&fc, &fs->ftrack);
+	if (r < 0)
+		fs_status_set_error(fs, FS_CONN_OFFLINE, "cannot use FTRACK_SERVER %s: %s",
+				    fc.server_url, strerror(-r));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_cmdline_opts opts;
+	struct fuse_lowlevel_ops ops;
+	struct fuse_loop_config *lc = NULL;
+	struct cli cli;
+	struct fs fs;
+	int r, ret = 1;
+	bool mounted = false, sig = false;
+
+	if (argc >= 2 && !strcmp(argv[1], "status"))
+		return cmd_status(argc >= 3 ? argv[2] : NULL);
+
+	memset(&fs, 0, sizeof(fs));
+	memset(&cli, 0, sizeof(cli));
+	memset(&opts, 0, sizeof(opts));
+	fs_status_init(&fs.status);
+
+	/* big READ replies must not mmap/munmap per request (FUSE-NOTES §2.6) */
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+
+	if (parse_cli(argc, argv, &cli) < 0)
+		goto out;
+	if (fuse_parse_cmdline(&cli.args, &opts) != 0)
+		goto out;
+	if (opts.show_help) {
+		usage(stdout);
+		ret = 0;
+		goto out;
+	}
+	if (opts.show_version) {
+		printf("ftrackfs 0.1.0, FUSE library %s\n", fuse_pkgversion());
+		ret = 0;
+		goto out;
+	}
+	if (!opts.mountpoint) {
+		usage(stderr);
+		goto out;
+	}
+	if (cli.log) {
+		log_file = fopen(cli.log, "ae");
+		if (!log_file) {
+			fprintf(stderr, "ftrackfs: cannot open log %s: %s\n", cli.log, strerror(errno));
+			goto out;
+		}
+		log_set_sink(file_sink, NULL);
+	}
+	r = config_load(cli.config, &fs.cfg);
+	if (r < 0) {
+		fprintf(stderr, "ftrackfs: cannot load the configuration: %s\n", strerror(-r));
+		goto out;
+	}
+	if (fs.cfg->log_level) {
+		enum log_level lv;
+
+		if (log_level_from_string(fs.cfg->log_level, &lv) == 0)
+			log_set_level(lv);
+	}
+	if (!realpath(opts.mountpoint, fs.mountpoint)) {
+		fprintf(stderr, "ftrackfs: %s: %s\n", opts.mountpoint, strerror(errno));
+		goto out;
+	}
+	fs.noxattr = cli.noxattr;
+	fs.uid = getuid();
+	fs.gid = getgid();
+	fs.entry_timeout = 3600.0;
+
+	/* always enforce permissions: projects/ has no write bits */
+	if (fuse_opt_add_arg(&cli.args, "-odefault_permissions,fsname=ftrackfs,subtype=ftrackfs") < 0)
+		goto out;
+	fs_ops_fill(&ops, fs.noxattr);
+	fs.se = fuse_session_new(&cli.args, &ops, sizeof(ops), &fs);
+	if (!fs.se)
+		goto out;
+	if (fuse_set_signal_handlers(fs.se) != 0)
+		goto out;
+	sig = true;
+	if (fuse_session_mount(fs.se, fs.mountpoint) != 0)
+		goto out;
+	mounted = true;
+	if (fuse_daemonize(opts.foreground) != 0)
+		goto out;
+
+	/* after daemonize: LMDB and curl must not cross a fork */
+	r = remote_global_init();
+	if (r < 0) {
+		log_error(MOD, "cannot initialise HTTP: %s", strerror(-r));
+		goto out;
+	}
+	r = cache_open(fs.cfg->cache_dir_set ? fs.cfg->cache_dir : NULL,
+		       fs.cfg->ftrack_server ? fs.cfg->ftrack_server : "offline",
+		       fs.cfg->ftrack_user ? fs.cfg->ftrack_user : "nobody", NULL, &fs.cache);
+	if (r < 0) {
+		log_error(MOD, "cannot open the cache: %s", strerror(-r));
+		goto out;
+	}
+	r = storage_open(fs.cfg, &fs.storage);
+	if (r < 0)
+		goto out;
+	make_ftrack(&fs);
+	r = sync_start(&fs, &fs.sync);
+	if (r < 0)
+		goto out;
+	log_info(MOD, "mounted on %s (ttl %us, first fetch timeout %us%s)", fs.mountpoint,
+		 fs.cfg->ttl_s, fs.cfg->first_fetch_timeout_s, fs.noxattr ? ", no xattrs" : "");
+
+	if (opts.singlethread) {
+		ret = fuse_session_loop(fs.se);
+	} else {
+		lc = fuse_loop_cfg_create();
+		if (!lc)
+			goto out;
+		fuse_loop_cfg_set_clone_fd(lc, opts.clone_fd);
+		fuse_loop_cfg_set_max_threads(lc, opts.max_threads ? opts.max_threads : 10);
+		ret = fuse_session_loop_mt(fs.se, lc);
+	}
+	ret = ret == 0 ? 0 : 1;
+	log_info(MOD, "unmounting %s", fs.mountpoint);
+out:
+	if (fs.sync) {
+		/* stop notifications before the session goes away */
+		sync_stop(fs.sync);
+		fs.sync = NULL;
+	}
+	if (mounted)
+		fuse_session_unmount(fs.se);
+	if (sig)
+		fuse_remove_signal_handlers(fs.se);
+	if (fs.se)
+		fuse_session_destroy(fs.se);
+	if (lc)
+		fuse_loop_cfg_destroy(lc);
+	storage_close(fs.storage);
+	cache_close(fs.cache);
+	ftrack_free(fs.ftrack);
+	remote_global_cleanup();
+	config_free(fs.cfg);
+	free(opts.mountpoint);
+	fuse_opt_free_args(&cli.args);
+	if (log_file) {
+		log_set_sink(NULL, NULL);
+		fclose(log_file);
+	}
+	return ret;
+}

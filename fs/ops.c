@@ -1,0 +1,710 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ops.c - the FUSE low-level operations. Every answer comes from the cache;
+ * only a directory's first listing waits for the sync worker (bounded).
+ * Each handler replies exactly once; errors are replied in one place.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+
+#include "fs.h"
+#include "names.h"
+#include "ops.h"
+#include "storage.h"
+#include "sync.h"
+#include "ftrackfs/log.h"
+#include "ftrackfs/util.h"
+
+#define MOD "fs"
+#define XATTR_PREFIX "user.ftrack."
+#define ROOT_NLINK 5	/* ".", "..", projects, locations, .ftrackfs */
+
+/* An open file: a backing fd, or a generated text (status files). */
+struct fs_fh {
+	int fd;
+	char *buf;
+	size_t len;
+};
+
+static struct fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* nlink of a directory: 2 + its subdirectories when known, else 1. */
+static uint32_t dir_nlink(struct fs *fs, uint64_t ino, uint32_t node)
+{
+	struct cache_dirstate ds;
+	struct cache_dir *d = NULL;
+	uint32_t n = 0;
+
+	switch (node) {
+	case FS_NODE_COMPONENT_DIR:
+	case FS_NODE_LOCATION:
+		return 2;
+	case FS_NODE_CTL:
+		return 2;
+	case FS_NODE_VERSION:
+		if (cache_readdir(fs->cache, ino, NULL, 0, &d) < 0)
+			return 1;
+		if (!(d->state.flags & CACHE_DIR_COMPLETE)) {
+			cache_dir_free(d);
+			return 1;
+		}
+		for (size_t i = 0; i < d->n; i++)
+			n += d->v[i].attr.kind == CACHE_KIND_DIR;
+		cache_dir_free(d);
+		return 2 + n;
+	default:
+		if (cache_dir_state(fs->cache, ino, &ds) != 1 || !(ds.flags & CACHE_DIR_COMPLETE))
+			return 1;	/* unknown: tells find(1) not to count */
+		return 2 + ds.n_children;
+	}
+}
+
+static void fill_stat(struct fs *fs, uint64_t ino, const struct cache_attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_blksize = 4096;
+	if (a->kind == CACHE_KIND_DIR) {
+		st->st_mode = S_IFDIR | (a->mode & 0555);
+		st->st_nlink = dir_nlink(fs, ino, a->flags);
+	} else {
+		st->st_mode = S_IFREG | (a->mode & 0444);
+		st->st_nlink = 1;
+	}
+	st->st_size = (off_t)a->size;
+	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
+	st->st_mtim.tv_sec = a->mtime_ns / 1000000000LL;
+	st->st_mtim.tv_nsec = a->mtime_ns % 1000000000LL;
+	st->st_ctim = st->st_mtim;
+	st->st_atim = st->st_mtim;
+}
+
+static void root_stat(struct fs *fs, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = FUSE_ROOT_ID;
+	st->st_mode = S_IFDIR | 0555;
+	st->st_nlink = ROOT_NLINK;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_mtim.tv_sec = fs->status.started_ns / 1000000000LL;
+	st->st_ctim = st->st_mtim;
+	st->st_atim = st->st_mtim;
+}
+
+static bool is_generated(uint32_t node)
+{
+	return node == FS_NODE_STATUS || node == FS_NODE_STATUS_JSON;
+}
+
+static void fill_entry(struct fs *fs, uint64_t ino, const struct cache_attr *a, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino;
+	e->generation = 1;
+	fill_stat(fs, ino, a, &e->attr);
+	e->entry_timeout = fs->entry_timeout;
+	/* generated files change every read: short attribute life */
+	e->attr_timeout = is_generated(a->flags) ? 1.0 : fs->entry_timeout;
+}
+
+/* Map a failed first fetch to what the caller sees. */
+static int fetch_errno(int r)
+{
+	if (r == -ETIMEDOUT || r == -ENOENT || r == -ENOMEM || r == -ENOTDIR)
+		return -r;
+	return EIO;
+}
+
+static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct cache_attr a;
+	uint64_t ino;
+	int r;
+
+	/* file-manager probes: answered from memory, cached negatively */
+	if (names_is_probe(name))
+		goto negative;
+	r = sync_ensure_dir(fs->sync, parent);
+	if (r < 0) {
+		fuse_reply_err(req, fetch_errno(r));
+		return;
+	}
+	r = cache_lookup(fs->cache, parent, name, &ino, &a);
+	if (r < 0) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	if (r == 0)
+		goto negative;
+	fill_entry(fs, ino, &a, &e);
+	fuse_reply_entry(req, &e);
+	return;
+negative:
+	memset(&e, 0, sizeof(e));
+	e.ino = 0;	/* a negative entry the kernel keeps for entry_timeout */
+	e.entry_timeout = fs->entry_timeout;
+	fuse_reply_entry(req, &e);
+}
+
+static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct cache_entry *e;
+	struct stat st;
+	int r;
+
+	(void)fi;
+	if (ino == FUSE_ROOT_ID) {
+		root_stat(fs, &st);
+		fuse_reply_attr(req, &st, fs->entry_timeout);
+		return;
+	}
+	e = malloc(sizeof(*e));
+	if (!e) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	r = cache_get(fs->cache, ino, e);
+	if (r <= 0) {
+		free(e);
+		fuse_reply_err(req, r < 0 ? EIO : ENOENT);
+		return;
+	}
+	fill_stat(fs, ino, &e->attr, &st);
+	fuse_reply_attr(req, &st, is_generated(e->attr.flags) ? 1.0 : fs->entry_timeout);
+	free(e);
+}
+
+static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct cache_dir *d = NULL;
+	int r;
+
+	r = sync_ensure_dir(fs->sync, ino);
+	if (r < 0) {
+		fuse_reply_err(req, fetch_errno(r));
+		return;
+	}
+	r = cache_readdir(fs->cache, ino, NULL, 0, &d);
+	if (r < 0) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	/* the kernel keeps the listing; changes invalidate it (sync.c) */
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		cache_dir_free(d);	/* interrupted: no releasedir will come */
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct fs *fs = fs_of(req);
+	struct cache_dir *d = (struct cache_dir *)(uintptr_t)fi->fh;
+	char *buf;
+	size_t pos = 0;
+
+	(void)ino;
+	if (!d || off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = (size_t)off; i < d->n; i++) {
+		const struct cache_dirent *de = &d->v[i];
+		size_t n;
+
+		if (plus) {
+			struct fuse_entry_param e;
+
+			fill_entry(fs, de->ino, &de->attr, &e);
+			n = fuse_add_direntry_plus(req, buf + pos, size - pos, de->name, &e, (off_t)i + 1);
+		} else {
+			struct stat st;
+
+			memset(&st, 0, sizeof(st));
+			st.st_ino = de->ino;
+			st.st_mode = de->attr.kind == CACHE_KIND_DIR ? S_IFDIR : S_IFREG;
+			n = fuse_add_direntry(req, buf + pos, size - pos, de->name, &st, (off_t)i + 1);
+		}
+		if (n > size - pos)
+			break;
+		pos += n;
+	}
+	fuse_reply_buf(req, buf, pos);
+	free(buf);
+}
+
+static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
+}
+
+static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	cache_dir_free((struct cache_dir *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static int loc_name(struct fs *fs, const char *loc_id, char *buf, size_t len)
+{
+	char key[CACHE_KV_KEY_MAX + 1];
+	size_t n = 0;
+	int r;
+
+	snprintf(key, sizeof(key), "locname:%s", loc_id);
+	r = cache_kv_get(fs->cache, key, buf, len - 1, &n);
+	if (r != 1) {
+		snprintf(buf, len, "%s", loc_id);
+		return 0;
+	}
+	buf[n] = '\0';
+	return 1;
+}
+
+/* The first local location holding component @e that opens; -errno else. */
+static int open_component(struct fs *fs, const struct cache_entry *e)
+{
+	struct cache_compstate *st = NULL;
+	char where[1024] = "";
+	char local[256] = "";
+	int n, fd = -EREMOTE;
+	size_t wl = 0;
+
+	n = cache_compstate_list(fs->cache, e->ftrack_id, &st);
+	if (n < 0)
+		return -EIO;
+	for (int i = 0; i < n; i++) {
+		const struct config_location *owner = NULL;
+		char name[256];
+		int r;
+
+		if (st[i].state != CACHE_LOC_PRESENT)
+			continue;
+		loc_name(fs, st[i].location_id, name, sizeof(name));
+		r = storage_open_component(fs->storage, name, st[i].resource_identifier, &owner);
+		if (r >= 0) {
+			if (fd >= 0)
+				close(fd);
+			fd = r;
+			break;
+		}
+		if (r == -EACCES) {
+			log_warn(MOD, "refusing to open %s (component %s): resource identifier \"%s\" "
+				 "of location %s resolves outside every configured storage root",
+				 e->name, e->ftrack_id, st[i].resource_identifier, name);
+			pthread_mutex_lock(&fs->status.lock);
+			fs->status.n_refused++;
+			pthread_mutex_unlock(&fs->status.lock);
+			fd = -EACCES;
+		} else if (r == -ENOENT && fd != -EACCES) {
+			log_warn(MOD, "%s (component %s): registered in %s as \"%s\", but the file is missing",
+				 e->name, e->ftrack_id, name, st[i].resource_identifier);
+			fd = -ENOENT;
+		}
+		if (wl < sizeof(where) - 1) {
+			int k = snprintf(where + wl, sizeof(where) - wl, "%s%s", wl ? ", " : "",
+					 owner ? owner->name : name);
+			if (k > 0)
+				wl += (size_t)k;
+		}
+	}
+	free(st);
+	if (fd == -EREMOTE) {
+		for (size_t i = 0; i < fs->cfg->n_locations; i++)
+			if (fs->cfg->locations[i].is_local) {
+				snprintf(local, sizeof(local), "%s", fs->cfg->locations[i].name);
+				break;
+			}
+		log_warn(MOD, "%s (component %s) has no copy on this machine; it is in: %s. "
+			 "Fetch it with: ftrackfs send PATH --to %s",
+			 e->name, e->ftrack_id, *where ? where : "no location", *local ? local : "<local location>");
+		pthread_mutex_lock(&fs->status.lock);
+		fs->status.n_remote++;
+		pthread_mutex_unlock(&fs->status.lock);
+	}
+	return fd;
+}
+
+static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct cache_entry *e = NULL;
+	struct fs_fh *fh = NULL;
+	int err = 0, r;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	e = malloc(sizeof(*e));
+	fh = calloc(1, sizeof(*fh));
+	if (!e || !fh) {
+		err = ENOMEM;
+		goto out_err;
+	}
+	fh->fd = -1;
+	r = cache_get(fs->cache, ino, e);
+	if (r <= 0) {
+		err = r < 0 ? EIO : ENOENT;
+		goto out_err;
+	}
+	switch (e->attr.flags) {
+	case FS_NODE_STATUS:
+	case FS_NODE_STATUS_JSON:
+		r = fs_status_render(fs, e->attr.flags == FS_NODE_STATUS_JSON, &fh->buf);
+		if (r < 0) {
+			err = -r;
+			goto out_err;
+		}
+		fh->len = (size_t)r;
+		fi->direct_io = 1;
+		break;
+	case FS_NODE_COMPONENT:
+	case FS_NODE_MEMBER:
+		r = open_component(fs, e);
+		if (r < 0) {
+			err = -r;
+			goto out_err;
+		}
+		fh->fd = r;
+		fi->keep_cache = 1;	/* published files never change */
+		break;
+	default:
+		err = EISDIR;
+		goto out_err;
+	}
+	free(e);
+	fi->fh = (uint64_t)(uintptr_t)fh;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		if (fh->fd >= 0)
+			close(fh->fd);
+		free(fh->buf);
+		free(fh);
+	}
+	return;
+out_err:
+	free(e);
+	free(fh);
+	fuse_reply_err(req, err);
+}
+
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fs_fh *fh = (struct fs_fh *)(uintptr_t)fi->fh;
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	(void)ino;
+	if (fh->buf) {
+		if (off < 0 || (size_t)off >= fh->len) {
+			fuse_reply_buf(req, NULL, 0);
+			return;
+		}
+		if (size > fh->len - (size_t)off)
+			size = fh->len - (size_t)off;
+		fuse_reply_buf(req, fh->buf + off, size);
+		return;
+	}
+	/* zero-copy: libfuse splices from the backing fd (SPLICE_WRITE) */
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = fh->fd;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_fh *fh = (struct fs_fh *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (fh) {
+		if (fh->fd >= 0)
+			close(fh->fd);
+		free(fh->buf);
+		free(fh);
+	}
+	fuse_reply_err(req, 0);
+}
+
+static const char *state_name(uint32_t s)
+{
+	switch (s) {
+	case CACHE_LOC_PRESENT:
+		return "present";
+	case CACHE_LOC_QUEUED:
+		return "queued";
+	case CACHE_LOC_TRANSFERRING:
+		return "transferring";
+	case CACHE_LOC_FAILED:
+		return "failed";
+	default:
+		return "absent";
+	}
+}
+
+/* The value of user.ftrack.<attr> for @e, or -ENODATA. */
+static int xattr_value(struct fs *fs, const struct cache_entry *e, const char *attr, char *buf, size_t len)
+{
+	uint32_t node = e->attr.flags;
+
+	if (!strcmp(attr, "id")) {
+		if (!*e->ftrack_id)
+			return -ENODATA;
+		return snprintf(buf, len, "%s", e->ftrack_id);
+	}
+	if (!strcmp(attr, "type")) {
+		if (!*e->type)
+			return -ENODATA;
+		return snprintf(buf, len, "%s", e->type);
+	}
+	if (!strcmp(attr, "locations") &&
+	    (node == FS_NODE_COMPONENT || node == FS_NODE_MEMBER || node == FS_NODE_COMPONENT_DIR)) {
+		struct cache_compstate *st = NULL;
+		int n = cache_compstate_list(fs->cache, e->ftrack_id, &st);
+		size_t o = 0;
+
+		if (n < 0)
+			return -EIO;
+		buf[0] = '\0';
+		for (int i = 0; i < n && o < len; i++) {
+			char name[256];
+			int k;
+
+			loc_name(fs, st[i].location_id, name, sizeof(name));
+			k = snprintf(buf + o, len - o, "%s%s=%s", o ? "," : "", name, state_name(st[i].state));
+			if (k > 0)
+				o += (size_t)k;
+		}
+		free(st);
+		return (int)(o < len ? o : len - 1);
+	}
+	return -ENODATA;
+}
+
+static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct fs *fs = fs_of(req);
+	struct cache_entry *e;
+	char val[4096];
+	int r;
+
+	/* security.*, system.*, trusted.* and foreign user.*: from memory, no lock */
+	if (strncmp(name, XATTR_PREFIX, sizeof(XATTR_PREFIX) - 1) || ino == FUSE_ROOT_ID) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	e = malloc(sizeof(*e));
+	if (!e) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	r = cache_get(fs->cache, ino, e);
+	if (r <= 0) {
+		free(e);
+		fuse_reply_err(req, r < 0 ? EIO : ENOENT);
+		return;
+	}
+	r = xattr_value(fs, e, name + sizeof(XATTR_PREFIX) - 1, val, sizeof(val));
+	free(e);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)r);
+	else if ((size_t)r > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, val, (size_t)r);
+}
+
+static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	static const char *const names[] = { "id", "type", "locations" };
+	struct fs *fs = fs_of(req);
+	struct cache_entry *e;
+	char list[256], val[4096];
+	size_t o = 0;
+	int r;
+
+	if (ino == FUSE_ROOT_ID) {
+		if (size == 0)
+			fuse_reply_xattr(req, 0);
+		else
+			fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	e = malloc(sizeof(*e));
+	if (!e) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	r = cache_get(fs->cache, ino, e);
+	if (r <= 0) {
+		free(e);
+		fuse_reply_err(req, r < 0 ? EIO : ENOENT);
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (xattr_value(fs, e, names[i], val, sizeof(val)) < 0)
+			continue;
+		o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", XATTR_PREFIX, names[i]) + 1;
+	}
+	free(e);
+	if (size == 0)
+		fuse_reply_xattr(req, o);
+	else if (o > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, list, o);
+}
+
+static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	(void)ino;
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = 4096;
+	sv.f_frsize = 4096;
+	sv.f_namemax = NAME_MAX;
+	/* blocks 0/0: GIO then skips its free-space check */
+	fuse_reply_statfs(req, &sv);
+}
+
+/* ---- everything that would write: read-only tree ---- */
+
+static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	(void)ino; (void)attr; (void)to_set; (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	(void)parent; (void)name; (void)mode; (void)rdev;
+	fuse_reply_err(req, EROFS);
+}
+
+static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	(void)parent; (void)name; (void)mode;
+	fuse_reply_err(req, EROFS);
+}
+
+static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent; (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	(void)link; (void)parent; (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	(void)parent; (void)name; (void)newparent; (void)newname; (void)flags;
+	fuse_reply_err(req, EROFS);
+}
+
+static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void)ino; (void)newparent; (void)newname;
+	fuse_reply_err(req, EROFS);
+}
+
+static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	(void)parent; (void)name; (void)mode; (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	(void)ino; (void)name; (void)value; (void)size; (void)flags;
+	fuse_reply_err(req, EROFS);
+}
+
+static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)ino; (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->max_background = 64;
+}
+
+void fs_ops_fill(struct fuse_lowlevel_ops *ops, bool noxattr)
+{
+	memset(ops, 0, sizeof(*ops));
+	ops->init = fs_init;
+	ops->lookup = fs_lookup;
+	ops->getattr = fs_getattr;
+	ops->opendir = fs_opendir;
+	ops->readdir = fs_readdir;
+	ops->readdirplus = fs_readdirplus;
+	ops->releasedir = fs_releasedir;
+	ops->open = fs_open;
+	ops->read = fs_read;
+	ops->release = fs_release;
+	ops->statfs = fs_statfs;
+	ops->setattr = fs_setattr;
+	ops->mknod = fs_mknod;
+	ops->mkdir = fs_mkdir;
+	ops->unlink = fs_unlink;
+	ops->rmdir = fs_unlink;
+	ops->symlink = fs_symlink;
+	ops->rename = fs_rename;
+	ops->link = fs_link;
+	ops->create = fs_create;
+	if (!noxattr) {
+		ops->getxattr = fs_getxattr;
+		ops->listxattr = fs_listxattr;
+		ops->setxattr = fs_setxattr;
+		ops->removexattr = fs_removexattr;
+	}
+	/* no forget: nothing is held per inode */
+}

@@ -1,0 +1,1183 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sync.c - ftrack -> cache, one batched fetch per directory level, and the
+ * kernel invalidation thread (see sync.h).
+ *
+ * A job is a set of directories of one node type. A worker takes the first
+ * job, merges the queued jobs of the same type into it, fetches the whole
+ * level with one helper call per entity type (the helpers page and chunk
+ * the ids), applies each directory in one transaction guarded by the
+ * generation read before the fetch, queues the change sets for the
+ * invalidation thread, and — unless the job was itself a prefetch — queues
+ * the child directories as one prefetch job.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <fuse_lowlevel.h>
+
+#include "fs.h"
+#include "names.h"
+#include "sync.h"
+#include "ftrackfs/ftrack.h"
+#include "ftrackfs/log.h"
+#include "ftrackfs/remote.h"
+#include "ftrackfs/util.h"
+
+#define MOD "sync"
+#define FS_SYNC_WORKERS 2
+#define JOB_MAX_DIRS 2000
+
+enum pend_state { PEND_QUEUED = 0, PEND_RUNNING, PEND_DONE };
+
+struct pending {
+	uint64_t ino;
+	enum pend_state state;
+	int result;
+	int waiters;
+	struct pending *next;
+};
+
+struct job {
+	uint8_t node;		/* enum fs_node of every directory */
+	bool prefetch;
+	size_t n;
+	uint64_t *inos;
+	struct job *next;
+};
+
+struct inval {
+	uint64_t parent;	/* inval_entry(parent, name) when name, else inval_inode(parent) */
+	char *name;
+	struct inval *next;
+};
+
+struct sync {
+	struct fs *fs;
+	pthread_mutex_t lock;
+	pthread_cond_t work_cv;		/* jobs queued or stopping */
+	pthread_cond_t done_cv;		/* a pending fetch finished */
+	struct job *jobs, *jobs_tail;
+	struct pending *pend;
+	bool stop;
+	pthread_t workers[FS_SYNC_WORKERS];
+	int n_workers;
+
+	pthread_mutex_t ilock;
+	pthread_cond_t icv;
+	struct inval *inv, *inv_tail;
+	pthread_t inval_thread;
+	bool inval_started;
+};
+
+/* ------------------------------------------------------------------ */
+/* helpers */
+
+int64_t fs_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void fs_blob_get(const struct cache_entry *e, struct fs_blob *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (e->blob_len >= sizeof(*ret)) {
+		memcpy(ret, e->blob, sizeof(*ret));
+		if (ret->version != FS_BLOB_VERSION)
+			memset(ret, 0, sizeof(*ret));
+	}
+}
+
+static bool node_fetchable(uint8_t node)
+{
+	switch (node) {
+	case FS_NODE_PROJECTS:
+	case FS_NODE_LOCATIONS:
+	case FS_NODE_PROJECT:
+	case FS_NODE_CONTEXT:
+	case FS_NODE_ASSET:
+	case FS_NODE_VERSION:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Contexts and projects are fetched alike. */
+static uint8_t node_group(uint8_t node)
+{
+	return node == FS_NODE_PROJECT ? FS_NODE_CONTEXT : node;
+}
+
+/* ------------------------------------------------------------------ */
+/* invalidation thread */
+
+static void inval_push(struct sync *s, uint64_t parent, const char *name)
+{
+	struct inval *iv = calloc(1, sizeof(*iv));
+
+	if (!iv)
+		return;
+	iv->parent = parent;
+	if (name && !(iv->name = strdup(name))) {
+		free(iv);
+		return;
+	}
+	pthread_mutex_lock(&s->ilock);
+	if (s->inv_tail)
+		s->inv_tail->next = iv;
+	else
+		s->inv = iv;
+	s->inv_tail = iv;
+	pthread_cond_signal(&s->icv);
+	pthread_mutex_unlock(&s->ilock);
+}
+
+static void *inval_main(void *arg)
+{
+	struct sync *s = arg;
+
+	for (;;) {
+		struct inval *iv;
+
+		pthread_mutex_lock(&s->ilock);
+		while (!s->inv && !s->stop)
+			pthread_cond_wait(&s->icv, &s->ilock);
+		iv = s->inv;
+		if (!iv) {
+			pthread_mutex_unlock(&s->ilock);
+			break;
+		}
+		s->inv = iv->next;
+		if (!s->inv)
+			s->inv_tail = NULL;
+		pthread_mutex_unlock(&s->ilock);
+
+		if (s->fs->se && !s->stop) {
+			int r;
+
+			if (iv->name)
+				r = fuse_lowlevel_notify_inval_entry(s->fs->se, iv->parent, iv->name,
+								     strlen(iv->name));
+			else
+				r = fuse_lowlevel_notify_inval_inode(s->fs->se, iv->parent, 0, 0);
+			if (r < 0 && r != -ENOENT)
+				log_debug(MOD, "invalidate %llu/%s: %s", (unsigned long long)iv->parent,
+					  iv->name ? iv->name : "", strerror(-r));
+		}
+		free(iv->name);
+		free(iv);
+	}
+	return NULL;
+}
+
+static void queue_changes(struct sync *s, const struct cache_changes *ch)
+{
+	if (!ch || ch->n == 0)
+		return;
+	for (size_t i = 0; i < ch->n; i++) {
+		const struct cache_change *c = &ch->v[i];
+
+		switch (c->kind) {
+		case CACHE_CHANGE_ADDED:
+		case CACHE_CHANGE_REMOVED:
+			inval_push(s, ch->parent, c->name);
+			break;
+		case CACHE_CHANGE_RENAMED:
+			inval_push(s, ch->parent, c->old_name);
+			inval_push(s, ch->parent, c->name);
+			break;
+		case CACHE_CHANGE_MOVED:
+			if (c->old_parent && c->old_name) {
+				inval_push(s, c->old_parent, c->old_name);
+				inval_push(s, c->old_parent, NULL);
+			}
+			inval_push(s, ch->parent, c->name);
+			break;
+		case CACHE_CHANGE_ATTR:
+			inval_push(s, c->ino, NULL);
+			break;
+		}
+	}
+	/* the listing changed: drop the kernel's cached readdir and attributes */
+	inval_push(s, ch->parent, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* job queue and pending fetches (s->lock held) */
+
+static struct pending *pend_find(struct sync *s, uint64_t ino)
+{
+	for (struct pending *p = s->pend; p; p = p->next)
+		if (p->ino == ino)
+			return p;
+	return NULL;
+}
+
+static void pend_remove(struct sync *s, struct pending *p)
+{
+	for (struct pending **pp = &s->pend; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			free(p);
+			return;
+		}
+	}
+}
+
+static int job_push_locked(struct sync *s, uint8_t node, const uint64_t *inos, size_t n,
+			   bool prefetch, bool front)
+{
+	struct job *j;
+	size_t k = 0;
+
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->inos = calloc(n ? n : 1, sizeof(*j->inos));
+	if (!j->inos) {
+		free(j);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct pending *p = pend_find(s, inos[i]);
+
+		if (p && !front)
+			continue;	/* already queued or running */
+		if (!p) {
+			p = calloc(1, sizeof(*p));
+			if (!p)
+				continue;
+			p->ino = inos[i];
+			p->next = s->pend;
+			s->pend = p;
+		}
+		if (p->state != PEND_QUEUED)
+			continue;
+		j->inos[k++] = inos[i];
+	}
+	if (k == 0) {
+		free(j->inos);
+		free(j);
+		return 0;
+	}
+	j->n = k;
+	j->node = node;
+	j->prefetch = prefetch;
+	if (front) {
+		j->next = s->jobs;
+		s->jobs = j;
+		if (!s->jobs_tail)
+			s->jobs_tail = j;
+	} else {
+		if (s->jobs_tail)
+			s->jobs_tail->next = j;
+		else
+			s->jobs = j;
+		s->jobs_tail = j;
+	}
+	pthread_cond_signal(&s->work_cv);
+	return 0;
+}
+
+static void job_free(struct job *j)
+{
+	if (j) {
+		free(j->inos);
+		free(j);
+	}
+}
+
+/* Pop the first job merged with every queued job of the same group. */
+static struct job *job_pop_locked(struct sync *s)
+{
+	struct job *j = s->jobs, **pp;
+
+	if (!j)
+		return NULL;
+	s->jobs = j->next;
+	if (!s->jobs)
+		s->jobs_tail = NULL;
+	j->next = NULL;
+	for (pp = &s->jobs; *pp && j->n < JOB_MAX_DIRS;) {
+		struct job *o = *pp;
+
+		if (node_group(o->node) == node_group(j->node) && j->n + o->n <= JOB_MAX_DIRS) {
+			uint64_t *v = realloc(j->inos, (j->n + o->n) * sizeof(*v));
+
+			if (!v)
+				break;
+			memcpy(v + j->n, o->inos, o->n * sizeof(*v));
+			j->inos = v;
+			j->n += o->n;
+			j->prefetch = j->prefetch && o->prefetch;
+			*pp = o->next;
+			if (s->jobs_tail == o) {
+				s->jobs_tail = NULL;
+				for (struct job *t = s->jobs; t; t = t->next)
+					s->jobs_tail = t;
+			}
+			job_free(o);
+			continue;
+		}
+		pp = &o->next;
+	}
+	/* keep only directories still queued, mark them running */
+	size_t k = 0;
+
+	for (size_t i = 0; i < j->n; i++) {
+		struct pending *p = pend_find(s, j->inos[i]);
+
+		if (!p || p->state != PEND_QUEUED)
+			continue;
+		p->state = PEND_RUNNING;
+		j->inos[k++] = j->inos[i];
+	}
+	j->n = k;
+	return j;
+}
+
+static void finish_dir(struct sync *s, uint64_t ino, int result)
+{
+	struct pending *p;
+
+	pthread_mutex_lock(&s->lock);
+	p = pend_find(s, ino);
+	if (p) {
+		p->state = PEND_DONE;
+		p->result = result;
+		if (p->waiters == 0)
+			pend_remove(s, p);
+	}
+	pthread_cond_broadcast(&s->done_cv);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void enqueue(struct sync *s, uint8_t node, const uint64_t *inos, size_t n, bool prefetch)
+{
+	if (n == 0)
+		return;
+	pthread_mutex_lock(&s->lock);
+	for (size_t off = 0; off < n; off += JOB_MAX_DIRS) {
+		size_t m = n - off < JOB_MAX_DIRS ? n - off : JOB_MAX_DIRS;
+
+		job_push_locked(s, node, inos + off, m, prefetch, false);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* building children */
+
+struct kids {
+	struct cache_child *v;
+	struct names_entry *names;
+	char (*keys)[64];
+	char (*ids)[FTRACK_ID_LEN + 8];
+	struct fs_blob *blobs;
+	size_t n, cap;
+};
+
+static void kids_release(struct kids *k)
+{
+	free(k->v);
+	free(k->names);
+	free(k->keys);
+	free(k->ids);
+	free(k->blobs);
+	memset(k, 0, sizeof(*k));
+}
+
+static int kids_add(struct kids *k, const char *keyprefix, const char *id, const char *name,
+		    const char *type, uint8_t node, uint32_t kind, uint64_t size, int64_t mtime_ns,
+		    bool keep_ext)
+{
+	size_t i;
+
+	if (!id || !ftrack_is_uuid(id))
+		return 0;	/* skip malformed rows */
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 32;
+		void *a = realloc(k->v, cap * sizeof(*k->v));
+
+		if (!a)
+			return -ENOMEM;
+		k->v = a;
+		if (!(a = realloc(k->names, cap * sizeof(*k->names))))
+			return -ENOMEM;
+		k->names = a;
+		if (!(a = realloc(k->keys, cap * sizeof(*k->keys))))
+			return -ENOMEM;
+		k->keys = a;
+		if (!(a = realloc(k->ids, cap * sizeof(*k->ids))))
+			return -ENOMEM;
+		k->ids = a;
+		if (!(a = realloc(k->blobs, cap * sizeof(*k->blobs))))
+			return -ENOMEM;
+		k->blobs = a;
+		k->cap = cap;
+	}
+	i = k->n++;
+	memset(&k->v[i], 0, sizeof(k->v[i]));
+	memset(&k->names[i], 0, sizeof(k->names[i]));
+	memset(&k->blobs[i], 0, sizeof(k->blobs[i]));
+	snprintf(k->keys[i], sizeof(k->keys[i]), "%s%s", keyprefix, id);
+	snprintf(k->ids[i], sizeof(k->ids[i]), "%s", id);
+	/* idempotent for names already built by names_*() */
+	names_sanitize(name, name ? strlen(name) : 0, k->names[i].name);
+	k->names[i].keep_ext = keep_ext;
+	k->blobs[i].version = FS_BLOB_VERSION;
+	k->blobs[i].node = node;
+	k->v[i].attr.kind = kind;
+	k->v[i].attr.mode = kind == CACHE_KIND_DIR ? 0555 : 0444;
+	k->v[i].attr.nlink = kind == CACHE_KIND_DIR ? 2 : 1;
+	k->v[i].attr.flags = node;
+	k->v[i].attr.size = size;
+	k->v[i].attr.mtime_ns = mtime_ns;
+	k->v[i].type = type;
+	return 0;
+}
+
+/* Finish pointers (arrays may have moved) and make names unique. */
+static int kids_finish(struct kids *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		k->names[i].id = k->ids[i];
+	if (names_disambiguate(k->names, k->n) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < k->n; i++) {
+		k->v[i].key = k->keys[i];
+		k->v[i].name = k->names[i].name;
+		k->v[i].ftrack_id = k->ids[i];
+		k->v[i].blob = &k->blobs[i];
+		k->v[i].blob_len = sizeof(k->blobs[i]);
+	}
+	return 0;
+}
+
+/* Apply @k to @dir; queues invalidations. */
+static int apply(struct sync *s, uint64_t dir, uint64_t gen, int64_t started, struct kids *k)
+{
+	struct cache_changes *ch = NULL;
+	int r;
+
+	r = kids_finish(k);
+	if (r < 0)
+		return r;
+	r = cache_dir_apply(s->fs->cache, dir, gen, started, k->v, k->n, &ch);
+	if (r == 0)
+		queue_changes(s, ch);
+	else if (r != -ESTALE)
+		log_warn(MOD, "storing directory %llu: %s", (unsigned long long)dir, strerror(-r));
+	cache_changes_free(ch);
+	return r;
+}
+
+struct dirinfo {
+	uint64_t ino;
+	uint64_t gen;
+	char id[CACHE_ID_MAX + 1];
+	int64_t mtime_ns;
+	int result;
+};
+
+/* Index of dirs by ftrack id: dirs sorted by id, bsearch. */
+static int cmp_dir_id(const void *a, const void *b)
+{
+	return strcmp(((const struct dirinfo *)a)->id, ((const struct dirinfo *)b)->id);
+}
+
+static struct dirinfo *dir_by_id(struct dirinfo *d, size_t n, const char *id)
+{
+	struct dirinfo key;
+
+	if (!id)
+		return NULL;
+	snprintf(key.id, sizeof(key.id), "%s", id);
+	return bsearch(&key, d, n, sizeof(*d), cmp_dir_id);
+}
+
+/* ------------------------------------------------------------------ */
+/* fetchers: each fills d[i].result */
+
+static void note_error(struct sync *s, int r, const char *what)
+{
+	char text[256] = "";
+
+	if (s->fs->ftrack)
+		ftrack_last_error(s->fs->ftrack, text, sizeof(text));
+	if (r == -EACCES)
+		fs_status_set_error(s->fs, FS_CONN_AUTH_FAILED,
+				    "ftrack refused the credentials of FTRACK_API_USER=%s while %s "
+				    "(API key revoked or wrong?)%s%s",
+				    s->fs->cfg->ftrack_user ? s->fs->cfg->ftrack_user : "(unset)", what,
+				    *text ? ": " : "", text);
+	else if (r == -EHOSTUNREACH || r == -ETIMEDOUT || r == -EAGAIN || r == -ECONNREFUSED)
+		fs_status_set_error(s->fs, FS_CONN_OFFLINE, "ftrack unreachable while %s: %s", what,
+				    strerror(-r));
+	else
+		fs_status_set_error(s->fs, FS_CONN_ONLINE, "ftrack error while %s: %s%s%s", what,
+				    strerror(-r), *text ? ": " : "", text);
+}
+
+static int fetch_projects(struct sync *s, struct dirinfo *d, size_t n, int64_t started)
+{
+	struct ftrack_project *p = NULL;
+	size_t np = 0;
+	int r;
+
+	r = ftrack_list_projects(s->fs->ftrack, &p, &np);
+	if (r < 0) {
+		note_error(s, r, "listing projects");
+		return r;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct kids k = { 0 };
+
+		for (size_t j = 0; j < np && r >= 0; j++)
+			r = kids_add(&k, "p:", p[j].id, p[j].name, "Project", FS_NODE_PROJECT,
+				     CACHE_KIND_DIR, 0, 0, false);
+		d[i].result = r < 0 ? r : apply(s, d[i].ino, d[i].gen, started, &k);
+		kids_release(&k);
+	}
+	ftrack_project_array_free(p, np);
+	return 0;
+}
+
+static int fetch_contexts(struct sync *s, struct dirinfo *d, size_t n, int64_t started)
+{
+	struct ftrack_context *c = NULL;
+	struct ftrack_asset *a = NULL;
+	size_t nc = 0, na = 0;
+	const char **ids;
+	struct kids *k;
+	int r;
+
+	ids = calloc(n, sizeof(*ids));
+	k = calloc(n, sizeof(*k));
+	if (!ids || !k) {
+		free(ids);
+		free(k);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		ids[i] = d[i].id;
+	r = ftrack_list_child_contexts(s->fs->ftrack, ids, n, &c, &nc);
+	if (r >= 0)
+		r = ftrack_list_assets(s->fs->ftrack, ids, n, &a, &na);
+	if (r < 0) {
+		note_error(s, r, "listing contexts and assets");
+		goto out;
+	}
+	for (size_t j = 0; j < nc && r >= 0; j++) {
+		struct dirinfo *p = dir_by_id(d, n, c[j].parent_id);
+
+		if (p)
+			r = kids_add(&k[p - d], "c:", c[j].id, c[j].name,
+				     c[j].entity_type ? c[j].entity_type : "TypedContext",
+				     FS_NODE_CONTEXT, CACHE_KIND_DIR, 0, 0, false);
+	}
+	for (size_t j = 0; j < na && r >= 0; j++) {
+		struct dirinfo *p = dir_by_id(d, n, a[j].context_id);
+
+		if (p)
+			r = kids_add(&k[p - d], "a:", a[j].id, a[j].name, "Asset", FS_NODE_ASSET,
+				     CACHE_KIND_DIR, 0, 0, false);
+	}
+	for (size_t i = 0; i < n; i++)
+		d[i].result = r < 0 ? r : apply(s, d[i].ino, d[i].gen, started, &k[i]);
+out:
+	for (size_t i = 0; i < n; i++)
+		kids_release(&k[i]);
+	free(k);
+	free(ids);
+	ftrack_context_array_free(c, nc);
+	ftrack_asset_array_free(a, na);
+	return r < 0 ? r : 0;
+}
+
+static int fetch_versions(struct sync *s, struct dirinfo *d, size_t n, int64_t started)
+{
+	struct ftrack_version *v = NULL;
+	size_t nv = 0;
+	const char **ids;
+	struct kids *k;
+	int r;
+
+	ids = calloc(n, sizeof(*ids));
+	k = calloc(n, sizeof(*k));
+	if (!ids || !k) {
+		free(ids);
+		free(k);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		ids[i] = d[i].id;
+	r = ftrack_list_versions(s->fs->ftrack, ids, n, &v, &nv);
+	if (r < 0) {
+		note_error(s, r, "listing versions");
+		goto out;
+	}
+	for (size_t j = 0; j < nv && r >= 0; j++) {
+		struct dirinfo *p = dir_by_id(d, n, v[j].asset_id);
+		char name[NAMES_BUF];
+
+		if (!p)
+			continue;
+		names_version(v[j].version, name);
+		r = kids_add(&k[p - d], "V:", v[j].id, name, "AssetVersion", FS_NODE_VERSION,
+			     CACHE_KIND_DIR, 0, v[j].date_ns, false);
+	}
+	for (size_t i = 0; i < n; i++)
+		d[i].result = r < 0 ? r : apply(s, d[i].ino, d[i].gen, started, &k[i]);
+out:
+	for (size_t i = 0; i < n; i++)
+		kids_release(&k[i]);
+	free(k);
+	free(ids);
+	ftrack_version_array_free(v, nv);
+	return r < 0 ? r : 0;
+}
+
+static const char *component_type(const struct ftrack_component *c)
+{
+	if (c->entity_type)
+		return c->entity_type;
+	switch (c->kind) {
+	case FTRACK_COMPONENT_SEQUENCE:
+		return "SequenceComponent";
+	case FTRACK_COMPONENT_CONTAINER:
+		return "ContainerComponent";
+	default:
+		return "FileComponent";
+	}
+}
+
+static int store_locations(struct sync *s, const struct ftrack_component *comps, size_t nc,
+			   const struct ftrack_component_location *cl, size_t ncl, int64_t now)
+{
+	struct cache_compstate *st;
+	size_t n = 0;
+	int r;
+
+	st = calloc(ncl ? ncl : 1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	for (size_t i = 0; i < ncl; i++) {
+		if (!cl[i].component_id || !cl[i].location_id)
+			continue;
+		snprintf(st[n].component_id, sizeof(st[n].component_id), "%s", cl[i].component_id);
+		snprintf(st[n].location_id, sizeof(st[n].location_id), "%s", cl[i].location_id);
+		st[n].state = CACHE_LOC_PRESENT;
+		st[n].time_ns = now;
+		snprintf(st[n].resource_identifier, sizeof(st[n].resource_identifier), "%s",
+			 cl[i].resource_identifier ? cl[i].resource_identifier : "");
+		n++;
+	}
+	/* forget PRESENT states ftrack no longer reports */
+	for (size_t i = 0; i < nc; i++) {
+		for (size_t m = 0; m <= comps[i].n_members; m++) {
+			const struct ftrack_component *c = m == 0 ? &comps[i] : &comps[i].members[m - 1];
+			struct cache_compstate *old = NULL;
+			int no = cache_compstate_list(s->fs->cache, c->id, &old);
+
+			for (int o = 0; o < no; o++) {
+				bool still = false;
+
+				if (old[o].state != CACHE_LOC_PRESENT)
+					continue;
+				for (size_t x = 0; x < n && !still; x++)
+					still = !strcmp(st[x].component_id, old[o].component_id) &&
+						!strcmp(st[x].location_id, old[o].location_id);
+				if (!still)
+					cache_compstate_delete(s->fs->cache, old[o].component_id,
+							       old[o].location_id);
+			}
+			free(old);
+		}
+	}
+	r = n ? cache_compstate_put(s->fs->cache, st, n) : 0;
+	free(st);
+	return r;
+}
+
+static int fetch_components(struct sync *s, struct dirinfo *d, size_t n, int64_t started)
+{
+	struct ftrack_component *c = NULL;
+	struct ftrack_component_location *cl = NULL;
+	size_t nc = 0, ncl = 0, nids = 0;
+	const char **ids = NULL, **cids = NULL;
+	struct kids *k;
+	int r;
+
+	ids = calloc(n, sizeof(*ids));
+	k = calloc(n, sizeof(*k));
+	if (!ids || !k) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		ids[i] = d[i].id;
+	r = ftrack_list_components(s->fs->ftrack, ids, n, &c, &nc);
+	if (r < 0) {
+		note_error(s, r, "listing components");
+		goto out;
+	}
+	for (size_t i = 0; i < nc; i++)
+		nids += 1 + c[i].n_members;
+	cids = calloc(nids ? nids : 1, sizeof(*cids));
+	if (!cids) {
+		r = -ENOMEM;
+		goto out;
+	}
+	nids = 0;
+	for (size_t i = 0; i < nc; i++) {
+		cids[nids++] = c[i].id;
+		for (size_t m = 0; m < c[i].n_members; m++)
+			cids[nids++] = c[i].members[m].id;
+	}
+	if (nids) {
+		r = ftrack_list_component_locations(s->fs->ftrack, cids, nids, &cl, &ncl);
+		if (r < 0) {
+			note_error(s, r, "listing component locations");
+			goto out;
+		}
+	}
+	r = store_locations(s, c, nc, cl, ncl, started);
+	if (r < 0)
+		goto out;
+
+	for (size_t j = 0; j < nc && r >= 0; j++) {
+		struct dirinfo *p = dir_by_id(d, n, c[j].version_id);
+		char name[NAMES_BUF];
+
+		if (!p)
+			continue;
+		if (c[j].kind == FTRACK_COMPONENT_FILE) {
+			names_component_file(c[j].name, c[j].file_type, name);
+			r = kids_add(&k[p - d], "m:", c[j].id, name, component_type(&c[j]),
+				     FS_NODE_COMPONENT, CACHE_KIND_FILE,
+				     c[j].size > 0 ? (uint64_t)c[j].size : 0, p->mtime_ns, true);
+		} else {
+			uint64_t total = 0;
+
+			for (size_t m = 0; m < c[j].n_members; m++)
+				total += c[j].members[m].size > 0 ? (uint64_t)c[j].members[m].size : 0;
+			names_sanitize(c[j].name, c[j].name ? strlen(c[j].name) : 0, name);
+			r = kids_add(&k[p - d], "m:", c[j].id, name, component_type(&c[j]),
+				     FS_NODE_COMPONENT_DIR, CACHE_KIND_DIR, total, p->mtime_ns, false);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		d[i].result = r < 0 ? r : apply(s, d[i].ino, d[i].gen, started, &k[i]);
+
+	/* the members of sequences and containers, each directory in one apply */
+	for (size_t j = 0; j < nc && r >= 0; j++) {
+		struct dirinfo *p = dir_by_id(d, n, c[j].version_id);
+		struct cache_dirstate ds;
+		struct kids mk = { 0 };
+		uint64_t dino;
+		char key[64];
+		int rr;
+
+		if (!p || p->result < 0 || c[j].kind == FTRACK_COMPONENT_FILE)
+			continue;
+		snprintf(key, sizeof(key), "m:%s", c[j].id);
+		if (cache_ino_lookup(s->fs->cache, key, &dino) != 1)
+			continue;
+		if (cache_dir_state(s->fs->cache, dino, &ds) < 0)
+			continue;
+		for (size_t m = 0; m < c[j].n_members; m++) {
+			const struct ftrack_component *mem = &c[j].members[m];
+			const char *ft = mem->file_type && *mem->file_type ? mem->file_type : c[j].file_type;
+			char name[NAMES_BUF];
+
+			if (c[j].kind == FTRACK_COMPONENT_SEQUENCE)
+				names_sequence_member(c[j].name, mem->name, c[j].padding, ft, name);
+			else
+				names_component_file(mem->name, ft, name);
+			rr = kids_add(&mk, "m:", mem->id, name, component_type(mem), FS_NODE_MEMBER,
+				      CACHE_KIND_FILE, mem->size > 0 ? (uint64_t)mem->size : 0,
+				      p->mtime_ns, true);
+			if (rr < 0)
+				break;
+		}
+		rr = apply(s, dino, ds.generation, started, &mk);
+		if (rr < 0 && rr != -ESTALE)
+			log_warn(MOD, "storing members of %s: %s", c[j].id, strerror(-rr));
+		kids_release(&mk);
+	}
+out:
+	if (k)
+		for (size_t i = 0; i < n; i++)
+			kids_release(&k[i]);
+	free(k);
+	free(ids);
+	free(cids);
+	ftrack_component_array_free(c, nc);
+	ftrack_component_location_array_free(cl, ncl);
+	return r < 0 ? r : 0;
+}
+
+static int fetch_locations(struct sync *s, struct dirinfo *d, size_t n, int64_t started)
+{
+	struct ftrack_location *l = NULL;
+	size_t nl = 0;
+	int r;
+
+	r = ftrack_list_locations(s->fs->ftrack, &l, &nl);
+	if (r < 0) {
+		note_error(s, r, "listing locations");
+		return r;
+	}
+	for (size_t j = 0; j < nl; j++) {
+		char key[CACHE_KV_KEY_MAX + 1];
+
+		if (!l[j].id || !l[j].name)
+			continue;
+		snprintf(key, sizeof(key), "locname:%s", l[j].id);
+		cache_kv_put(s->fs->cache, key, l[j].name, strlen(l[j].name));
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct kids k = { 0 };
+
+		for (size_t j = 0; j < nl && r >= 0; j++) {
+			if (!l[j].name || !strncmp(l[j].name, "ftrack.", 7))
+				continue;	/* built-in locations are not accsyn parties */
+			r = kids_add(&k, "L:", l[j].id, l[j].name, "Location", FS_NODE_LOCATION,
+				     CACHE_KIND_DIR, 0, 0, false);
+		}
+		d[i].result = r < 0 ? r : apply(s, d[i].ino, d[i].gen, started, &k);
+		kids_release(&k);
+	}
+	ftrack_location_array_free(l, nl);
+	return 0;
+}
+
+/* Queue the fetchable child directories of @d as one prefetch job. */
+static void prefetch_children(struct sync *s, struct dirinfo *d, size_t n)
+{
+	uint64_t *inos = NULL;
+	uint8_t node = 0;
+	size_t m = 0, cap = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct cache_dir *cd = NULL;
+
+		if (d[i].result < 0 || cache_readdir(s->fs->cache, d[i].ino, NULL, 0, &cd) < 0)
+			continue;
+		for (size_t j = 0; j < cd->n; j++) {
+			struct cache_entry e;
+			struct fs_blob b;
+
+			if (cd->v[j].attr.kind != CACHE_KIND_DIR)
+				continue;
+			if (cache_get(s->fs->cache, cd->v[j].ino, &e) != 1)
+				continue;
+			fs_blob_get(&e, &b);
+			if (!node_fetchable(b.node))
+				continue;
+			if (node && node_group(b.node) != node_group(node)) {
+				enqueue(s, node, inos, m, true);
+				m = 0;
+			}
+			node = b.node;
+			if (m == cap) {
+				size_t nc = cap ? cap * 2 : 64;
+				uint64_t *v = realloc(inos, nc * sizeof(*v));
+
+				if (!v)
+					break;
+				inos = v;
+				cap = nc;
+			}
+			inos[m++] = cd->v[j].ino;
+		}
+		cache_dir_free(cd);
+	}
+	enqueue(s, node, inos, m, true);
+	free(inos);
+}
+
+static void run_job(struct sync *s, struct job *j)
+{
+	struct dirinfo *d = calloc(j->n, sizeof(*d));
+	int64_t started = fs_now_ns();
+	size_t n = 0;
+	int r = 0;
+
+	if (!d) {
+		for (size_t i = 0; i < j->n; i++)
+			finish_dir(s, j->inos[i], -ENOMEM);
+		return;
+	}
+	for (size_t i = 0; i < j->n; i++) {
+		struct cache_dirstate ds;
+		struct cache_entry e;
+
+		d[n].ino = j->inos[i];
+		if (cache_dir_state(s->fs->cache, d[n].ino, &ds) < 0) {
+			finish_dir(s, d[n].ino, -EIO);
+			continue;
+		}
+		d[n].gen = ds.generation;
+		if (cache_get(s->fs->cache, d[n].ino, &e) == 1) {
+			snprintf(d[n].id, sizeof(d[n].id), "%s", e.ftrack_id);
+			d[n].mtime_ns = e.attr.mtime_ns;
+		}
+		n++;
+	}
+	qsort(d, n, sizeof(*d), cmp_dir_id);
+	if (!s->fs->ftrack) {
+		r = -ENOTCONN;
+	} else {
+		switch (node_group(j->node)) {
+		case FS_NODE_PROJECTS:
+			r = fetch_projects(s, d, n, started);
+			break;
+		case FS_NODE_LOCATIONS:
+			r = fetch_locations(s, d, n, started);
+			break;
+		case FS_NODE_CONTEXT:
+			r = fetch_contexts(s, d, n, started);
+			break;
+		case FS_NODE_ASSET:
+			r = fetch_versions(s, d, n, started);
+			break;
+		case FS_NODE_VERSION:
+			r = fetch_components(s, d, n, started);
+			break;
+		default:
+			r = -EINVAL;
+		}
+	}
+	pthread_mutex_lock(&s->fs->status.lock);
+	s->fs->status.n_fetches++;
+	if (r < 0)
+		s->fs->status.n_fetch_errors++;
+	pthread_mutex_unlock(&s->fs->status.lock);
+	if (r == 0)
+		fs_status_ok(s->fs);
+	for (size_t i = 0; i < n; i++) {
+		int res = r < 0 ? r : d[i].result;
+
+		if (res == -ESTALE)
+			res = 0;	/* a newer write won the race: the cache is fresh */
+		d[i].result = res;
+		finish_dir(s, d[i].ino, res);
+	}
+	if (r == 0 && !j->prefetch)
+		prefetch_children(s, d, n);
+	free(d);
+}
+
+static void *worker_main(void *arg)
+{
+	struct sync *s = arg;
+
+	for (;;) {
+		struct job *j;
+
+		pthread_mutex_lock(&s->lock);
+		while (!s->jobs && !s->stop)
+			pthread_cond_wait(&s->work_cv, &s->lock);
+		if (s->stop) {
+			pthread_mutex_unlock(&s->lock);
+			break;
+		}
+		j = job_pop_locked(s);
+		pthread_mutex_unlock(&s->lock);
+		if (j && j->n)
+			run_job(s, j);
+		job_free(j);
+	}
+	remote_thread_cleanup();
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* public */
+
+int sync_ensure_dir(struct sync *s, uint64_t ino)
+{
+	struct cache_dirstate ds;
+	struct cache_entry e;
+	struct fs_blob b;
+	struct pending *p;
+	struct timespec deadline;
+	int r;
+
+	if (ino == CACHE_ROOT_INO)
+		return 0;
+	r = cache_get(s->fs->cache, ino, &e);
+	if (r <= 0)
+		return r < 0 ? r : -ENOENT;
+	fs_blob_get(&e, &b);
+	if (!node_fetchable(b.node))
+		return 0;
+	r = cache_dir_state(s->fs->cache, ino, &ds);
+	if (r < 0)
+		return r;
+	if (ds.flags & CACHE_DIR_COMPLETE) {
+		if (fs_now_ns() - ds.fetched_ns > (int64_t)s->fs->cfg->ttl_s * 1000000000LL)
+			enqueue(s, b.node, &ino, 1, true);
+		return 0;
+	}
+	/* never fetched: fetch now, wait bounded */
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += s->fs->cfg->first_fetch_timeout_s;
+	pthread_mutex_lock(&s->lock);
+	p = pend_find(s, ino);
+	if (!p || p->state == PEND_QUEUED) {
+		/* ahead of any prefetch */
+		job_push_locked(s, b.node, &ino, 1, false, true);
+		p = pend_find(s, ino);
+	}
+	if (!p) {
+		pthread_mutex_unlock(&s->lock);
+		return -ENOMEM;
+	}
+	p->waiters++;
+	r = 0;
+	while (p->state != PEND_DONE && r == 0)
+		r = pthread_cond_timedwait(&s->done_cv, &s->lock, &deadline);
+	if (p->state == PEND_DONE) {
+		r = p->result;
+	} else {
+		r = -ETIMEDOUT;
+		log_error(MOD, "first listing of '%s' (%s) took longer than %us: answering ETIMEDOUT",
+			  e.name, e.ftrack_id, s->fs->cfg->first_fetch_timeout_s);
+	}
+	p->waiters--;
+	if (p->waiters == 0 && p->state == PEND_DONE)
+		pend_remove(s, p);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+static int put_fixed(struct sync *s, uint64_t parent, const char *const *names, const char *const *keys,
+		     const uint8_t *nodes, const uint32_t *kinds, size_t n)
+{
+	struct cache_child ch[8];
+	struct fs_blob bl[8];
+	struct cache_dirstate ds;
+	struct cache_changes *changes = NULL;
+	int r;
+
+	memset(ch, 0, sizeof(ch));
+	memset(bl, 0, sizeof(bl));
+	for (size_t i = 0; i < n; i++) {
+		bl[i].version = FS_BLOB_VERSION;
+		bl[i].node = nodes[i];
+		ch[i].key = keys[i];
+		ch[i].name = names[i];
+		ch[i].attr.kind = kinds[i];
+		ch[i].attr.mode = kinds[i] == CACHE_KIND_DIR ? 0555 : 0444;
+		ch[i].attr.nlink = kinds[i] == CACHE_KIND_DIR ? 2 : 1;
+		ch[i].attr.flags = nodes[i];
+		ch[i].blob = &bl[i];
+		ch[i].blob_len = sizeof(bl[i]);
+	}
+	r = cache_dir_state(s->fs->cache, parent, &ds);
+	if (r < 0)
+		return r;
+	r = cache_dir_apply(s->fs->cache, parent, ds.generation, fs_now_ns(), ch, n, &changes);
+	cache_changes_free(changes);
+	return r;
+}
+
+int sync_start(struct fs *fs, struct sync **ret_sync)
+{
+	static const char *const top_names[] = { "projects", "locations", ".ftrackfs" };
+	static const char *const top_keys[] = { "v:projects", "v:locations", "v:ctl" };
+	static const uint8_t top_nodes[] = { FS_NODE_PROJECTS, FS_NODE_LOCATIONS, FS_NODE_CTL };
+	static const uint32_t top_kinds[] = { CACHE_KIND_DIR, CACHE_KIND_DIR, CACHE_KIND_DIR };
+	static const char *const ctl_names[] = { "status", "status.json" };
+	static const char *const ctl_keys[] = { "v:status", "v:status.json" };
+	static const uint8_t ctl_nodes[] = { FS_NODE_STATUS, FS_NODE_STATUS_JSON };
+	static const uint32_t ctl_kinds[] = { CACHE_KIND_FILE, CACHE_KIND_FILE };
+	struct sync *s;
+	uint64_t ino;
+	int r;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->fs = fs;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->work_cv, NULL);
+	pthread_cond_init(&s->done_cv, NULL);
+	pthread_mutex_init(&s->ilock, NULL);
+	pthread_cond_init(&s->icv, NULL);
+
+	r = put_fixed(s, CACHE_ROOT_INO, top_names, top_keys, top_nodes, top_kinds, 3);
+	if (r >= 0 && (r = cache_ino_lookup(fs->cache, "v:ctl", &ino)) == 1)
+		r = put_fixed(s, ino, ctl_names, ctl_keys, ctl_nodes, ctl_kinds, 2);
+	if (r < 0) {
+		log_error(MOD, "cannot create the top of the tree: %s", strerror(-r));
+		free(s);
+		return r;
+	}
+	r = pthread_create(&s->inval_thread, NULL, inval_main, s);
+	if (r) {
+		free(s);
+		return -r;
+	}
+	s->inval_started = true;
+	for (int i = 0; i < FS_SYNC_WORKERS; i++) {
+		if (pthread_create(&s->workers[i], NULL, worker_main, s) == 0)
+			s->n_workers++;
+	}
+	/* warm up in the background: locations (names for reads), projects */
+	if (cache_ino_lookup(fs->cache, "v:locations", &ino) == 1)
+		enqueue(s, FS_NODE_LOCATIONS, &ino, 1, true);
+	if (cache_ino_lookup(fs->cache, "v:projects", &ino) == 1)
+		enqueue(s, FS_NODE_PROJECTS, &ino, 1, false);
+	*ret_sync = s;
+	return 0;
+}
+
+void sync_stop(struct sync *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stop = true;
+	pthread_cond_broadcast(&s->work_cv);
+	pthread_cond_broadcast(&s->done_cv);
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_lock(&s->ilock);
+	pthread_cond_broadcast(&s->icv);
+	pthread_mutex_unlock(&s->ilock);
+	for (int i = 0; i < s->n_workers; i++)
+		pthread_join(s->workers[i], NULL);
+	if (s->inval_started)
+		pthread_join(s->inval_thread, NULL);
+	while (s->jobs) {
+		struct job *j = s->jobs;
+
+		s->jobs = j->next;
+		job_free(j);
+	}
+	while (s->pend) {
+		struct pending *p = s->pend;
+
+		s->pend = p->next;
+		free(p);
+	}
+	while (s->inv) {
+		struct inval *iv = s->inv;
+
+		s->inv = iv->next;
+		free(iv->name);
+		free(iv);
+	}
+	free(s);
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sync.h - the sync worker: fills the cache from ftrack, in batches, and
+ * invalidates the kernel's caches from its own thread (private to fs/).
+ *
+ * Threads: FS_SYNC_WORKERS fetch workers (the only threads that talk to
+ * ftrack) and one invalidation thread (the only caller of
+ * fuse_lowlevel_notify_*). Request handlers only enqueue and, for a
+ * directory never fetched, wait (bounded).
+ */
+#ifndef FTRACKFS_FS_SYNC_H
+#define FTRACKFS_FS_SYNC_H
+
+#include <stdint.h>
+
+struct fs;
+struct sync;
+
+/*
+ * sync_start() - create the fixed top of the tree (projects/, locations/,
+ * .ftrackfs/ and its files; no network) and start the threads, which begin
+ * by fetching the locations and the projects in the background.
+ * Returns 0 or -errno.
+ */
+int sync_start(struct fs *fs, struct sync **ret_sync);
+
+/* sync_stop() - stop and join the threads, drop queued work. Accepts NULL. */
+void sync_stop(struct sync *s);
+
+/*
+ * sync_ensure_dir() - called by lookup/opendir before reading directory
+ * @ino from the cache. A directory never completely fetched is fetched now
+ * and waited for, at most the configured first-fetch timeout; a directory
+ * older than the TTL is queued for a background refresh and 0 returned at
+ * once. Returns 0 when the cache can be read, -ETIMEDOUT (timeout, logged),
+ * -EIO or another -errno of the failed fetch, -EACCES (key refused).
+ * Directories that need no fetch (the fixed ones, components) return 0.
+ */
+int sync_ensure_dir(struct sync *s, uint64_t ino);
+
+#endif /* FTRACKFS_FS_SYNC_H */
