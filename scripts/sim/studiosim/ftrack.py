@@ -215,7 +215,7 @@ class FtrackService:
                 if rel[0] == "coll" and isinstance(v, list):
                     colls[attr] = (rel, [x.get("id") if isinstance(x, dict) else x for x in v])
                 continue
-            if p.get("format") == "foreign_key" and v is not None:
+            if attr != "id" and p.get("format") == "foreign_key" and v is not None:
                 tgt = self._fk_target(p)
                 if tgt and self.store.get_typed(tgt, v) is None:
                     raise FtrackError("ValidationError", "%s.%s refers to a %s that does not exist: %r." % (
