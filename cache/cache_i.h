@@ -165,5 +165,8 @@ extern void (*cache_test_apply_hook)(size_t i, size_t n);
 /* Private, reachable from unit tests. */
 bool cache_fs_type_is_remote(unsigned long f_type);
 void cache_identity_hash(const char *server_url, const char *user, char ret_hex[17]);
+#ifdef UNIT_TESTING
+bool outbox_transition_legal(uint32_t from, uint32_t to);
+#endif
 
 #endif /* FTRACKFS_CACHE_I_H */
