@@ -7,9 +7,11 @@ Two HTTP/1.1 listeners on 127.0.0.1 (keep-alive, Content-Length always set):
 Control endpoint (ftrack listener, never faulted, never logged):
   GET  /_sim/health           {"ok": true, ...}
   GET  /_sim/faults           current faults per side
-  POST /_sim/faults           replace faults: {"latency_ms", "error_rate", "error_status",
+  POST /_sim/faults           replace all faults: {"latency_ms", "error_rate", "error_status",
                               "unauthorized", "malformed", "truncated", "drop", "job_fail",
-                              "side": "ftrack"|"accsyn"|"both"}; {} clears everything
+                              "side": "ftrack"|"accsyn"|"both"} (the other side is cleared),
+                              or {"ftrack": {...}, "accsyn": {...}, "job_fail": r} as GET
+                              returns it; {} clears everything
   GET  /_sim/log              the request log, JSON lines
   POST /_sim/log/clear        empty the request log
   GET  /_sim/changes?since=N  ftrack change log entries with seq > N
@@ -120,17 +122,28 @@ class Faults:
         return out
 
     def set(self, spec):
-        """Replace the faults of spec["side"] (default both) with spec."""
+        """Replace all fault settings. Either flat, {"latency_ms": .., ...,
+        "side": "ftrack"|"accsyn"|"both", "job_fail": ..} (the faults apply to
+        that side, the other side is cleared), or per side, {"ftrack": {..},
+        "accsyn": {..}, "job_fail": ..} (the form GET returns). {} clears all."""
         if not isinstance(spec, dict):
             raise ValueError("faults must be a JSON object")
-        sides = self._side_list(spec.get("side"))
-        parsed = self._parse_side(spec)
+        new = {}
+        if any(isinstance(spec.get(s), dict) for s in SIDES):
+            for k in spec:
+                if k not in SIDES and k != "job_fail":
+                    raise ValueError("unknown key %r next to per-side faults" % k)
+            for s in SIDES:
+                new[s] = self._parse_side(spec.get(s) or {})
+        else:
+            sides = self._side_list(spec.get("side"))
+            parsed = self._parse_side(spec)
+            for s in SIDES:
+                new[s] = dict(parsed) if s in sides else _empty_side()
         job_fail = _rate(spec.get("job_fail", 0))
         with self._lock:
-            for s in sides:
-                self._sides[s] = dict(parsed)
-            if "accsyn" in sides:
-                self._job_fail = job_fail
+            self._sides = new
+            self._job_fail = job_fail
             self._counters = {}
 
     def add_cli(self, text):
