@@ -17,6 +17,12 @@
 
 #include <cmocka.h>
 
+/* memory here is shared with the library: plain malloc, not cmocka's */
+#undef malloc
+#undef calloc
+#undef realloc
+#undef free
+
 #include "ftrackfs/ftrack.h"
 #include "ftrack_i.h"
 #include "graph_i.h"

@@ -15,6 +15,12 @@
 
 #include <cmocka.h>
 
+/* memory here is shared with the library: plain malloc, not cmocka's */
+#undef malloc
+#undef calloc
+#undef realloc
+#undef free
+
 #include "ftrackfs/ftrack.h"
 
 /* Read one quoted literal at @s; returns the unescaped value and the rest. */
