@@ -398,7 +398,13 @@ class Simulator:
             self.accsyn_error = "accsyn side not available: %s" % e
             print("studio-sim: %s" % self.accsyn_error, file=sys.stderr, flush=True)
         else:
-            self.accsyn = AccsynService(self.studio, self.storage, self.faults, bandwidth)
+            try:
+                self.accsyn = AccsynService(self.studio, self.storage, self.faults, bandwidth)
+            except Exception as e:     # keep the ftrack side usable; say why accsyn is not
+                import traceback
+                traceback.print_exc()
+                self.accsyn_error = "accsyn side failed to start: %s: %s" % (type(e).__name__, e)
+                print("studio-sim: %s" % self.accsyn_error, file=sys.stderr, flush=True)
         self.servers = []
         self.urls = {}
 
