@@ -200,6 +200,10 @@ def test_equality_operators(demo):
     assert q_names(demo, "name is none") == []
     assert q_names(demo, "description is None") == []
     assert len(q_names(demo, "parent_id is_not none")) == len(allshots)
+    # Booleans and plain-string attributes.
+    assert len(demo.rows("select id from AssetVersion where is_published is true")) == 15
+    assert demo.rows("select id from AssetVersion where is_published is False") == []
+    assert len(demo.rows("select id from Project where status is active")) == 2
 
 
 def test_numeric_and_ordering_operators(demo):
