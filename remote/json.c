@@ -267,7 +267,8 @@ int json_parse_time(const char *s, int64_t *ret_ns)
 	if (digits(s, 4, &y) < 0 || s[4] != '-' || digits(s + 5, 2, &mo) < 0 || s[7] != '-' ||
 	    digits(s + 8, 2, &d) < 0)
 		return -EPROTO;
-	if (y < 1900 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
+	/* int64 nanoseconds reach from 1677 to 2262 */
+	if (y < 1900 || y > 2261 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
 		return -EPROTO;
 	p = s + 10;
 	if (*p == 'T' || *p == ' ') {
@@ -314,7 +315,7 @@ int json_parse_time(const char *s, int64_t *ret_ns)
 	tm.tm_min = mi;
 	tm.tm_sec = sec;
 	t = timegm(&tm);
-	if (t == (time_t)-1 && !(y == 1969))
+	if (t == (time_t)-1 && y != 1969)
 		return -EPROTO;
 	*ret_ns = ((int64_t)t - off) * 1000000000LL + frac_ns;
 	return 0;

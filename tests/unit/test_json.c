@@ -208,6 +208,8 @@ static void test_time(void **state)
 	assert_int_equal(json_parse_time("2022-10-10T10:12", &ns), -EPROTO);
 	assert_int_equal(json_parse_time("2022-10-10T10:12:09junk", &ns), -EPROTO);
 	assert_int_equal(json_parse_time("yesterday", &ns), -EPROTO);
+	assert_int_equal(json_parse_time("4052-01-22T08:35:59", &ns), -EPROTO);	/* past int64 ns (found by fuzzing) */
+	assert_int_equal(json_parse_time("2261-12-31T23:59:59", &ns), 0);
 	assert_int_equal(json_parse_time("", &ns), -EPROTO);
 	assert_int_equal(json_parse_time(NULL, &ns), -EPROTO);
 	assert_int_equal(json_format_time(1665396729LL * 1000000000LL, buf, sizeof(buf)), 0);
