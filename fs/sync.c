@@ -44,7 +44,7 @@ struct pending {
 
 struct job {
 	uint8_t node;		/* enum fs_node of every directory */
-	bool prefetch;
+	int depth;		/* levels below these directories to prefetch after */
 	size_t n;
 	uint64_t *inos;
 	struct job *next;
@@ -66,6 +66,9 @@ struct sync {
 	bool stop;
 	pthread_t workers[FS_SYNC_WORKERS];
 	int n_workers;
+
+	uint64_t *visited;		/* open addressing, 0 = empty */
+	size_t visited_cap, n_visited;
 
 	pthread_mutex_t ilock;
 	pthread_cond_t icv;
@@ -233,7 +236,7 @@ static void pend_remove(struct sync *s, struct pending *p)
 }
 
 static int job_push_locked(struct sync *s, uint8_t node, const uint64_t *inos, size_t n,
-			   bool prefetch, bool front)
+			   int depth, bool front)
 {
 	struct job *j;
 	size_t k = 0;
@@ -270,7 +273,7 @@ static int job_push_locked(struct sync *s, uint8_t node, const uint64_t *inos, s
 	}
 	j->n = k;
 	j->node = node;
-	j->prefetch = prefetch;
+	j->depth = depth;
 	if (front) {
 		j->next = s->jobs;
 		s->jobs = j;
@@ -317,7 +320,7 @@ static struct job *job_pop_locked(struct sync *s)
 			memcpy(v + j->n, o->inos, o->n * sizeof(*v));
 			j->inos = v;
 			j->n += o->n;
-			j->prefetch = j->prefetch && o->prefetch;
+			j->depth = j->depth > o->depth ? j->depth : o->depth;
 			*pp = o->next;
 			if (s->jobs_tail == o) {
 				s->jobs_tail = NULL;
@@ -360,7 +363,52 @@ static void finish_dir(struct sync *s, uint64_t ino, int result)
 	pthread_mutex_unlock(&s->lock);
 }
 
-static void enqueue(struct sync *s, uint8_t node, const uint64_t *inos, size_t n, bool prefetch)
+/* Remember @ino as visited: 1 when new, 0 when known, -ENOMEM. */
+static int visited_add(struct sync *s, uint64_t ino)
+{
+	int r = 1;
+
+	pthread_mutex_lock(&s->lock);
+	if ((s->n_visited + 1) * 2 > s->visited_cap) {
+		size_t cap = s->visited_cap ? s->visited_cap * 2 : 1024;
+		uint64_t *v = calloc(cap, sizeof(*v));
+
+		if (!v) {
+			pthread_mutex_unlock(&s->lock);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < s->visited_cap; i++) {
+			uint64_t x = s->visited[i];
+
+			if (x) {
+				size_t h = (size_t)(x * 0x9E3779B97F4A7C15ULL) & (cap - 1);
+
+				while (v[h])
+					h = (h + 1) & (cap - 1);
+				v[h] = x;
+			}
+		}
+		free(s->visited);
+		s->visited = v;
+		s->visited_cap = cap;
+	}
+	for (size_t h = (size_t)(ino * 0x9E3779B97F4A7C15ULL) & (s->visited_cap - 1);;
+	     h = (h + 1) & (s->visited_cap - 1)) {
+		if (s->visited[h] == ino) {
+			r = 0;
+			break;
+		}
+		if (!s->visited[h]) {
+			s->visited[h] = ino;
+			s->n_visited++;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+static void enqueue(struct sync *s, uint8_t node, const uint64_t *inos, size_t n, int depth)
 {
 	if (n == 0)
 		return;
@@ -368,7 +416,7 @@ static void enqueue(struct sync *s, uint8_t node, const uint64_t *inos, size_t n
 	for (size_t off = 0; off < n; off += JOB_MAX_DIRS) {
 		size_t m = n - off < JOB_MAX_DIRS ? n - off : JOB_MAX_DIRS;
 
-		job_push_locked(s, node, inos + off, m, prefetch, false);
+		job_push_locked(s, node, inos + off, m, depth, false);
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -861,9 +909,13 @@ static int fetch_locations(struct sync *s, struct dirinfo *d, size_t n, int64_t 
 	return 0;
 }
 
-/* Queue the fetchable child directories of @d as one prefetch job. */
-static void prefetch_children(struct sync *s, struct dirinfo *d, size_t n)
+/*
+ * Queue the fetchable child directories of @d that are not fresh as one
+ * prefetch job per node group, to go on @depth more levels.
+ */
+static void prefetch_children(struct sync *s, struct dirinfo *d, size_t n, int depth)
 {
+	int64_t now = fs_now_ns(), ttl_ns = (int64_t)s->fs->cfg->ttl_s * 1000000000LL;
 	uint64_t *inos = NULL;
 	uint8_t node = 0;
 	size_t m = 0, cap = 0;
@@ -874,18 +926,19 @@ static void prefetch_children(struct sync *s, struct dirinfo *d, size_t n)
 		if (d[i].result < 0 || cache_readdir(s->fs->cache, d[i].ino, NULL, 0, &cd) < 0)
 			continue;
 		for (size_t j = 0; j < cd->n; j++) {
-			struct cache_entry e;
+			struct cache_dirstate cs;
 			struct fs_blob b;
 
 			if (cd->v[j].attr.kind != CACHE_KIND_DIR)
 				continue;
-			if (cache_get(s->fs->cache, cd->v[j].ino, &e) != 1)
-				continue;
-			fs_blob_get(&e, &b);
+			b.node = (uint8_t)cd->v[j].attr.flags;	/* the node type, see kids_add() */
 			if (!node_fetchable(b.node))
 				continue;
+			if (cache_dir_state(s->fs->cache, cd->v[j].ino, &cs) == 1 &&
+			    (cs.flags & CACHE_DIR_COMPLETE) && now - cs.fetched_ns <= ttl_ns)
+				continue;	/* fresh already */
 			if (node && node_group(b.node) != node_group(node)) {
-				enqueue(s, node, inos, m, true);
+				enqueue(s, node, inos, m, depth);
 				m = 0;
 			}
 			node = b.node;
@@ -902,7 +955,7 @@ static void prefetch_children(struct sync *s, struct dirinfo *d, size_t n)
 		}
 		cache_dir_free(cd);
 	}
-	enqueue(s, node, inos, m, true);
+	enqueue(s, node, inos, m, depth);
 	free(inos);
 }
 
@@ -973,8 +1026,8 @@ static void run_job(struct sync *s, struct job *j)
 		d[i].result = res;
 		finish_dir(s, d[i].ino, res);
 	}
-	if (r == 0 && !j->prefetch)
-		prefetch_children(s, d, n);
+	if (r == 0 && j->depth > 0)
+		prefetch_children(s, d, n, j->depth - 1);
 	free(d);
 }
 
@@ -1027,7 +1080,13 @@ int sync_ensure_dir(struct sync *s, uint64_t ino)
 		return r;
 	if (ds.flags & CACHE_DIR_COMPLETE) {
 		if (fs_now_ns() - ds.fetched_ns > (int64_t)s->fs->cfg->ttl_s * 1000000000LL)
-			enqueue(s, b.node, &ino, 1, true);
+			enqueue(s, b.node, &ino, 1, 0);
+		/* first visit this session: keep the prefetch wave ahead of the user */
+		if (visited_add(s, ino) == 1 && s->fs->cfg->prefetch_depth > 0) {
+			struct dirinfo d = { .ino = ino };
+
+			prefetch_children(s, &d, 1, (int)s->fs->cfg->prefetch_depth - 1);
+		}
 		return 0;
 	}
 	/* never fetched: fetch now, wait bounded */
@@ -1037,7 +1096,7 @@ int sync_ensure_dir(struct sync *s, uint64_t ino)
 	p = pend_find(s, ino);
 	if (!p || p->state == PEND_QUEUED) {
 		/* ahead of any prefetch */
-		job_push_locked(s, b.node, &ino, 1, false, true);
+		job_push_locked(s, b.node, &ino, 1, (int)s->fs->cfg->prefetch_depth, true);
 		p = pend_find(s, ino);
 	}
 	if (!p) {
@@ -1137,9 +1196,9 @@ int sync_start(struct fs *fs, struct sync **ret_sync)
 	}
 	/* warm up in the background: locations (names for reads), projects */
 	if (cache_ino_lookup(fs->cache, "v:locations", &ino) == 1)
-		enqueue(s, FS_NODE_LOCATIONS, &ino, 1, true);
+		enqueue(s, FS_NODE_LOCATIONS, &ino, 1, 0);
 	if (cache_ino_lookup(fs->cache, "v:projects", &ino) == 1)
-		enqueue(s, FS_NODE_PROJECTS, &ino, 1, false);
+		enqueue(s, FS_NODE_PROJECTS, &ino, 1, (int)fs->cfg->prefetch_depth);
 	*ret_sync = s;
 	return 0;
 }
@@ -1172,6 +1231,7 @@ void sync_stop(struct sync *s)
 		s->pend = p->next;
 		free(p);
 	}
+	free(s->visited);
 	while (s->inv) {
 		struct inval *iv = s->inv;
 

@@ -17,6 +17,7 @@
  *   [general]
  *   ttl = 60                    seconds before a listing is refreshed (>= 1)
  *   first_fetch_timeout = 10    seconds a first listing may wait (>= 1)
+ *   prefetch_depth = 3          levels fetched ahead below a listed directory
  *   cache_dir = /abs/path       default $XDG_CACHE_HOME/ftrackfs
  *   log_level = info            error|warn|info|debug
  *
@@ -77,6 +78,7 @@ struct config {
 
 	unsigned ttl_s;			/* default 60 */
 	unsigned first_fetch_timeout_s;	/* default 10 */
+	unsigned prefetch_depth;	/* default 3; 0 = fetch only what is listed */
 	char *cache_dir;		/* absolute; never NULL after load */
 	bool cache_dir_set;		/* cache_dir came from the file */
 	char *log_level;		/* NULL = leave as is */

@@ -1,0 +1,168 @@
+"""Browsing and reading a real ftrackfs mount of the demo studio."""
+
+import errno
+import os
+import stat
+
+import pytest
+
+from expected_tree import expected, local_copy
+from mount import mount_factory, mnt  # noqa: F401  (fixtures)
+from simulator import DEMO_DATA
+
+
+def walk_tree(root):
+    dirs, files = set(), set()
+    for d, dns, fns in os.walk(root):
+        rel = os.path.relpath(d, root)
+        for n in dns:
+            dirs.add(os.path.normpath(os.path.join(rel, n)))
+        for n in fns:
+            files.add(os.path.normpath(os.path.join(rel, n)))
+    return dirs, files
+
+
+def test_tree_matches_dataset(sim, mnt):
+    want_dirs, want_files = expected(DEMO_DATA)
+    got_dirs, got_files = walk_tree(mnt.p("projects"))
+    assert got_dirs == want_dirs
+    assert got_files == set(want_files)
+    # every kind of entry is there
+    assert any(p.endswith("plate.1001.exr") for p in got_files)
+    assert any(p.endswith(os.path.join("v003", "main.exr")) for p in got_files)
+    assert sorted(os.listdir(mnt.path)) == [".ftrackfs", "locations", "projects"]
+    assert os.path.isdir(mnt.p(".ftrackfs"))
+
+
+def test_attributes(sim, mnt):
+    _, want_files = expected(DEMO_DATA)
+    for rel, comp in want_files.items():
+        st = os.stat(mnt.p("projects", rel))
+        assert stat.S_ISREG(st.st_mode)
+        assert st.st_mode & 0o777 == 0o444
+        assert st.st_size == comp.get("size", 0)
+        assert st.st_nlink == 1
+    v = mnt.p("projects", "theproject", "ep01", "seq010", "sh010", "comp", "v001")
+    st = os.stat(v)
+    assert stat.S_ISDIR(st.st_mode) and st.st_mode & 0o222 == 0
+    # publish date of comp v1: 2024-05-01T09:07:00Z
+    assert int(st.st_mtime) == 1714554420
+    assert int(os.stat(os.path.join(v, "main.exr")).st_mtime) == 1714554420
+    assert st.st_nlink == 3     # ".", "..", plate/
+    # inode numbers are stable across remounts (same cache)
+    assert os.stat(os.path.join(v, "main.exr")).st_ino == os.lstat(os.path.join(v, "main.exr")).st_ino
+
+
+def test_inodes_stable_across_remount(sim, mount_factory, tmp_path):
+    m1 = mount_factory(sim, workdir=str(tmp_path))
+    f = m1.p("projects", "theproject", "ep01", "seq010", "sh010", "comp", "v002", "main.exr")
+    ino = os.stat(f).st_ino
+    m1.stop()
+    m2 = mount_factory(sim, workdir=str(tmp_path))
+    assert os.stat(m2.p("projects", "theproject", "ep01", "seq010", "sh010", "comp", "v002",
+                        "main.exr")).st_ino == ino
+
+
+def test_bytes_equal_storage(sim, mnt):
+    _, want_files = expected(DEMO_DATA)
+    n_read = n_remote = 0
+    for rel, comp in sorted(want_files.items()):
+        src = local_copy(DEMO_DATA, sim.storage, comp["id"])
+        path = mnt.p("projects", rel)
+        if src and os.path.exists(src):
+            with open(path, "rb") as a, open(src, "rb") as b:
+                assert a.read() == b.read(), rel
+            n_read += 1
+        else:
+            with pytest.raises(OSError) as ei:
+                open(path, "rb").close()
+            assert ei.value.errno == errno.EREMOTE, rel
+            n_remote += 1
+    assert n_read >= 40
+    assert n_remote >= 1
+    assert "ftrackfs send PATH --to hq" in mnt.log()
+    # reading twice, and at offsets
+    rel = next(r for r in want_files if r.endswith("plate.1003.exr"))
+    src = local_copy(DEMO_DATA, sim.storage, want_files[rel]["id"])
+    with open(mnt.p("projects", rel), "rb") as a, open(src, "rb") as b:
+        data = b.read()
+        a.seek(100)
+        assert a.read(50) == data[100:150]
+        a.seek(0)
+        assert a.read() == data
+
+
+def test_names_with_accents_quotes_and_slash(sim, mnt):
+    theproject = os.listdir(mnt.p("projects", "theproject"))
+    assert "seq020 \u2215 retakes" in os.listdir(mnt.p("projects", "theproject", "ep01"))
+    assert "Café Müller" in os.listdir(mnt.p("projects", "theproject", "assets"))
+    assert 'O\'Brien "final" \\ shot' in os.listdir(mnt.p("projects", "theproject", "ep01", "seq010"))
+    assert "séquence 01" in os.listdir(mnt.p("projects", "spot2024"))
+    assert "ep01" in theproject
+
+
+def test_writes_refused(sim, mnt):
+    v = mnt.p("projects", "theproject", "ep01", "seq010", "sh010", "comp", "v001")
+    for fn in (lambda: open(os.path.join(v, "new.txt"), "w"),
+               lambda: open(os.path.join(v, "main.exr"), "r+b"),
+               lambda: os.mkdir(os.path.join(v, "d")),
+               lambda: os.unlink(os.path.join(v, "main.exr")),
+               lambda: os.rename(os.path.join(v, "main.exr"), os.path.join(v, "x.exr"))):
+        with pytest.raises(OSError) as ei:
+            fn()
+        assert ei.value.errno in (errno.EROFS, errno.EACCES)
+    # as root permissions do not stop us: the filesystem itself says EROFS
+    with pytest.raises(OSError) as ei:
+        open(os.path.join(v, "main.exr"), "r+b")
+    assert ei.value.errno == errno.EROFS
+
+
+def test_xattrs(sim, mnt):
+    d = load_ids()
+    v = mnt.p("projects", "theproject", "ep01", "seq010", "sh010", "comp", "v003")
+    f = os.path.join(v, "main.exr")
+    assert os.getxattr(f, "user.ftrack.type") == b"FileComponent"
+    cid = os.getxattr(f, "user.ftrack.id").decode()
+    assert d[cid]["name"] == "main"
+    locs = os.getxattr(f, "user.ftrack.locations").decode()
+    assert "la=present" in locs and "ftrack.unmanaged=present" in locs
+    assert os.getxattr(v, "user.ftrack.type") == b"AssetVersion"
+    assert os.getxattr(mnt.p("projects", "theproject"), "user.ftrack.type") == b"Project"
+    assert os.getxattr(os.path.join(v, "plate"), "user.ftrack.type") == b"SequenceComponent"
+    assert set(os.listxattr(f)) == {"user.ftrack.id", "user.ftrack.type", "user.ftrack.locations"}
+    assert set(os.listxattr(v)) == {"user.ftrack.id", "user.ftrack.type"}
+    for name in ("security.selinux", "security.capability", "system.posix_acl_access",
+                 "user.other", "user.ftrack.nope", "trusted.x"):
+        with pytest.raises(OSError) as ei:
+            os.getxattr(f, name)
+        assert ei.value.errno == errno.ENODATA, name
+    # user.ftrack.state exists only in a location's view
+    with pytest.raises(OSError) as ei:
+        os.getxattr(f, "user.ftrack.state")
+    assert ei.value.errno == errno.ENODATA
+
+
+def test_noxattr(sim, mount_factory):
+    m = mount_factory(sim, options=["noxattr"])
+    f = m.p("projects", "theproject", "ep01", "seq010", "sh010", "comp", "v003", "main.exr")
+    with pytest.raises(OSError) as ei:
+        os.getxattr(f, "user.ftrack.id")
+    assert ei.value.errno == errno.EOPNOTSUPP
+    assert os.path.getsize(f) > 0
+
+
+def test_status_files(sim, mnt):
+    os.listdir(mnt.p("projects"))
+    st = mnt.status()
+    assert st["connection"] == "online"
+    assert st["server"] == sim.ftrack_url
+    assert st["cache"]["entries"] > 0
+    text = open(mnt.p(".ftrackfs", "status")).read()
+    assert "connection:    online" in text
+    for body in (text, open(mnt.p(".ftrackfs", "status.json")).read(), mnt.log()):
+        assert "demo-alice-api-key" not in body
+
+
+def load_ids():
+    from expected_tree import load
+    return {e["id"]: e for e in load(DEMO_DATA)["entities"]}
