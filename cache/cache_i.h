@@ -42,7 +42,9 @@ enum cache_dbi {
  */
 struct cache_rslot {
 	pthread_mutex_t lock;
-	MDB_txn *txn;		/* reset (inactive) between reads, or NULL */
+	MDB_txn *txn;		/* NULL, reset (inactive), or live when @live */
+	bool live;		/* @txn is an active snapshot taken at @seq */
+	uint64_t seq;		/* cache->write_seq when the snapshot was taken */
 	bool in_use;		/* owned by a live thread */
 	struct cache *c;
 	struct cache_rslot *next;
@@ -53,6 +55,9 @@ struct cache {
 	MDB_dbi dbi[DBI_COUNT];
 
 	pthread_mutex_t write_lock;	/* one writer at a time */
+	/* Bumped after every commit: a reader slot whose snapshot was taken
+	 * at the current value reuses it without a renew. */
+	uint64_t write_seq;
 	pthread_mutex_t slots_lock;	/* the slot list */
 	struct cache_rslot *slots;
 	pthread_key_t tls;
@@ -73,8 +78,13 @@ struct cache {
 /* The one table from LMDB return codes to -errno (0 stays 0). */
 int cache_errno_from_mdb(int rc);
 
-/* A read: cache_read_begin() gives a live read txn, cache_read_end()
- * resets it. Never nest, never call a write function in between. */
+/*
+ * A read: cache_read_begin() gives a live read txn, cache_read_end() ends
+ * the call. The snapshot stays live in the thread's slot until a write
+ * commits (the writer then resets idle stale snapshots so they never pin
+ * old pages), so back-to-back reads on one thread skip renew/reset.
+ * Never nest, never call a write function in between.
+ */
 int cache_read_begin(struct cache *c, MDB_txn **ret_txn, struct cache_rslot **ret_slot);
 void cache_read_end(struct cache_rslot *slot);
 

@@ -160,6 +160,7 @@ static void slot_release(void *p)
 		mdb_txn_abort(s->txn);
 		s->txn = NULL;
 	}
+	s->live = false;
 	s->in_use = false;
 	pthread_mutex_unlock(&s->lock);
 	pthread_mutex_unlock(&s->c->slots_lock);
@@ -206,7 +207,19 @@ int cache_read_begin(struct cache *c, MDB_txn **ret_txn, struct cache_rslot **re
 	if (!s)
 		return -ENOMEM;
 	for (int attempt = 0;; attempt++) {
+		uint64_t seq;
+
 		pthread_mutex_lock(&s->lock);
+		seq = __atomic_load_n(&c->write_seq, __ATOMIC_ACQUIRE);
+		if (s->live && s->seq == seq) {
+			*ret_txn = s->txn;
+			*ret_slot = s;
+			return 0;
+		}
+		if (s->live) {
+			mdb_txn_reset(s->txn);
+			s->live = false;
+		}
 		if (s->txn) {
 			rc = mdb_txn_renew(s->txn);
 			if (rc) {
@@ -217,6 +230,9 @@ int cache_read_begin(struct cache *c, MDB_txn **ret_txn, struct cache_rslot **re
 		if (!s->txn)
 			rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &s->txn);
 		if (rc == 0) {
+			/* @seq was read before the snapshot: at worst one extra renew */
+			s->live = true;
+			s->seq = seq;
 			*ret_txn = s->txn;
 			*ret_slot = s;
 			return 0;
@@ -237,8 +253,27 @@ int cache_read_begin(struct cache *c, MDB_txn **ret_txn, struct cache_rslot **re
 
 void cache_read_end(struct cache_rslot *slot)
 {
-	mdb_txn_reset(slot->txn);
 	pthread_mutex_unlock(&slot->lock);
+}
+
+/* Reset snapshots older than the last commit, so that idle threads never
+ * pin pages the writer could reuse. Slots busy right now are skipped: they
+ * renew at their next read anyway. Called with write_lock held. */
+static void reset_stale_snapshots(struct cache *c)
+{
+	uint64_t seq = __atomic_load_n(&c->write_seq, __ATOMIC_ACQUIRE);
+
+	pthread_mutex_lock(&c->slots_lock);
+	for (struct cache_rslot *s = c->slots; s; s = s->next) {
+		if (pthread_mutex_trylock(&s->lock) != 0)
+			continue;
+		if (s->live && s->seq != seq) {
+			mdb_txn_reset(s->txn);
+			s->live = false;
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	pthread_mutex_unlock(&c->slots_lock);
 }
 
 /* ---- the writer ---- */
@@ -251,8 +286,13 @@ static int grow_map(struct cache *c, size_t new_size)
 	int rc;
 
 	pthread_mutex_lock(&c->slots_lock);
-	for (s = c->slots; s; s = s->next)
+	for (s = c->slots; s; s = s->next) {
 		pthread_mutex_lock(&s->lock);
+		if (s->live) {
+			mdb_txn_reset(s->txn);
+			s->live = false;
+		}
+	}
 	rc = mdb_env_set_mapsize(c->env, new_size);
 	for (s = c->slots; s; s = s->next)
 		pthread_mutex_unlock(&s->lock);
@@ -304,6 +344,10 @@ int cache_write(struct cache *c, cache_write_fn fn, void *ctx)
 
 			rc = mdb_txn_commit(txn);
 			r = rc ? cache_errno_from_mdb(rc) : ok;
+			if (rc == 0) {
+				__atomic_add_fetch(&c->write_seq, 1, __ATOMIC_RELEASE);
+				reset_stale_snapshots(c);
+			}
 		}
 		if (r == -ENOSPC && tls_map_full && attempt < 40) {
 			size_t next = c->map_size * 2;

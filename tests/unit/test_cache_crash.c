@@ -356,6 +356,87 @@ static void test_many_short_lived_threads(void **state)
 	free(dir);
 }
 
+/* A thread's reused snapshot never hides a commit made by another thread. */
+struct follower {
+	struct cache *c;
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	int want;	/* lookups requested */
+	int done;
+	int last;	/* result of the last lookup of "n<want>" */
+};
+
+static void *follow(void *p)
+{
+	struct follower *f = p;
+
+	pthread_mutex_lock(&f->m);
+	for (;;) {
+		char name[16];
+		int r;
+
+		while (f->done == f->want)
+			pthread_cond_wait(&f->cv, &f->m);
+		if (f->want < 0)
+			break;
+		snprintf(name, sizeof(name), "n%d", f->want);
+		pthread_mutex_unlock(&f->m);
+		r = cache_lookup(f->c, CACHE_ROOT_INO, name, NULL, NULL);
+		pthread_mutex_lock(&f->m);
+		f->last = r;
+		f->done = f->want;
+		pthread_cond_broadcast(&f->cv);
+	}
+	pthread_mutex_unlock(&f->m);
+	return NULL;
+}
+
+static int ask(struct follower *f, int i)
+{
+	int r;
+
+	pthread_mutex_lock(&f->m);
+	f->done = -2;
+	f->want = i;
+	pthread_cond_broadcast(&f->cv);
+	while (f->done != i)
+		pthread_cond_wait(&f->cv, &f->m);
+	r = f->last;
+	pthread_mutex_unlock(&f->m);
+	return r;
+}
+
+static void test_snapshot_follows_commits(void **state)
+{
+	char *dir = make_tmpdir();
+	struct cache_options o = { .no_sync = true };
+	struct follower f = { .m = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(cache_open(dir, SERVER, USER, &o, &f.c), 0);
+	assert_int_equal(pthread_create(&t, NULL, follow, &f), 0);
+	for (int i = 1; i <= 50; i++) {
+		char key[16], name[16];
+		struct cache_child ch;
+
+		snprintf(key, sizeof(key), "p:%d", i);
+		snprintf(name, sizeof(name), "n%d", i);
+		ch = mkchild(key, name, CACHE_KIND_FILE, 1);
+		assert_int_equal(ask(&f, i), 0);	/* not there yet (snapshot now live) */
+		assert_int_equal(cache_put_child(f.c, CACHE_ROOT_INO, &ch, NULL), 1);
+		assert_int_equal(ask(&f, i), 1);	/* the other thread sees the commit */
+	}
+	pthread_mutex_lock(&f.m);
+	f.want = -1;
+	pthread_cond_broadcast(&f.cv);
+	pthread_mutex_unlock(&f.m);
+	pthread_join(t, NULL);
+	cache_close(f.c);
+	rm_rf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +444,7 @@ int main(void)
 		cmocka_unit_test(test_sigkill_at_random_instants),
 		cmocka_unit_test(test_readers_see_whole_directories),
 		cmocka_unit_test(test_many_short_lived_threads),
+		cmocka_unit_test(test_snapshot_follows_commits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
