@@ -169,6 +169,11 @@ class Simulator:
     def get_faults(self):
         return json.loads(self._control("GET", "/_sim/faults"))
 
+    def jobs(self):
+        """Every accsyn job created so far (oldest first), each with the
+        request exactly as the client sent it (see scripts/sim/ACCSYN.md)."""
+        return json.loads(self._control("GET", "/_sim/jobs"))
+
     def changes(self, since=0):
         return json.loads(self._control("GET", "/_sim/changes?since=%d" % since))
 

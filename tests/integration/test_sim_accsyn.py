@@ -817,6 +817,12 @@ def test_http_discovery_login_and_demo_studio_send(sim):
     uris = [(e["method"], e["info"], e["status"]) for e in sim.log() if e["listener"] == "accsyn"]
     assert ("PUT", "api/login", 200) in uris and ("POST", "job/create", 200) in uris
     assert ("GET", "job/find", 200) in uris
+    # The control endpoint shows the job with the request exactly as sent.
+    jobs = sim.jobs()
+    assert [j["id"] for j in jobs] == [job["id"]]
+    assert jobs[0]["request"]["code"] == spec["code"]
+    assert jobs[0]["request"]["tasks"] == spec["tasks"]
+    assert jobs[0]["status"] == "done" and jobs[0]["creator"] == DEMO_ADMIN[0]
 
 
 def test_http_faults_job_failure_and_401(sim):

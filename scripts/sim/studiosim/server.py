@@ -15,6 +15,7 @@ Control endpoint (ftrack listener, never faulted, never logged):
   GET  /_sim/log              the request log, JSON lines
   POST /_sim/log/clear        empty the request log
   GET  /_sim/changes?since=N  ftrack change log entries with seq > N
+  GET  /_sim/jobs             every accsyn job created so far, with the request as sent
 """
 
 import argparse
@@ -476,6 +477,10 @@ class Simulator:
                     ch = [c for c in self.store.changes if c["seq"] > since]
                     last = self.store.changes[-1]["seq"] if self.store.changes else 0
                 return js({"changes": ch, "last": last})
+            if path == "/_sim/jobs":
+                if self.accsyn is None:
+                    return js({"error": self.accsyn_error}, 503)
+                return js(self.accsyn.jobs_snapshot())
         except (ValueError, TypeError) as e:
             return js({"error": str(e)}, 400)
         return js({"error": "no such control endpoint %s" % req.path}, 404)
@@ -492,6 +497,8 @@ class Simulator:
         fport = self.servers[0].server_address[1]
         aport = self.servers[1].server_address[1]
         self.urls = {"ftrack": "http://127.0.0.1:%d" % fport, "accsyn": "127.0.0.1:%d" % aport}
+        if self.accsyn is not None:
+            self.accsyn.port = aport    # discovery fallback when a Host header has no port
         return self.urls
 
     def stop(self):
