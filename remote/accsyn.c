@@ -729,7 +729,7 @@ int accsyn_job_create(struct accsyn *a, const struct accsyn_job_spec *spec,
 	data = cJSON_CreateObject();
 	if (!data)
 		return -ENOMEM;
-	code = xasprintf("%s [%s]", spec->code, spec->token);
+	code = xasprintf("%s #%s", spec->code, spec->token);
 	if (!code || !cJSON_AddStringToObject(data, "code", code))
 		goto fail;
 	if (spec->mirror_paths && !cJSON_AddTrueToObject(data, "mirror_paths"))
@@ -824,7 +824,7 @@ int accsyn_job_find_by_token(struct accsyn *a, const char *token, struct accsyn_
 		cJSON_Delete(data);
 		return -ENOMEM;
 	}
-	snprintf(q, sizeof(q), "code=\"* [%s]\"", token);
+	snprintf(q, sizeof(q), "code=\"* #%s\"", token);
 	r = event(a, "GET", "job/find", data, q, NULL, true, &root, &res);
 	if (r < 0)
 		return r;

@@ -779,6 +779,72 @@ static int run_paged(struct ftrack *f, struct page_state *qs, size_t nq, uint64_
 	}
 }
 
+struct in_spec;
+static int spec_rows(const struct in_spec *specs, size_t s, const cJSON *res, const struct graph *g,
+		     int64_t *next);
+
+/* run_paged() for queries that each deliver to their own spec's callback. */
+static int run_paged_multi(struct ftrack *f, struct page_state *qs, size_t nq, const size_t *owner,
+			   const struct in_spec *specs)
+{
+	size_t next_q = 0;
+
+	for (;;) {
+		struct ftrack_batch *b = NULL;
+		size_t idx[MAX_OPS_PER_ROUND];
+		size_t n = 0;
+		int r;
+
+		for (size_t i = 0; i < nq && n < MAX_OPS_PER_ROUND; i++) {
+			size_t q = (next_q + i) % nq;
+			char *e;
+			size_t len;
+
+			if (qs[q].done)
+				continue;
+			if (!b) {
+				r = ftrack_batch_new(f, &b);
+				if (r < 0)
+					return r;
+			}
+			len = strlen(qs[q].expr) + 64;
+			e = malloc(len);
+			if (!e) {
+				ftrack_batch_free(b);
+				return -ENOMEM;
+			}
+			snprintf(e, len, "%s offset %" PRIu64 " limit %u", qs[q].expr, qs[q].offset,
+				 f->page_size);
+			r = ftrack_batch_query(b, e);
+			free(e);
+			if (r < 0) {
+				ftrack_batch_free(b);
+				return r;
+			}
+			idx[n++] = q;
+		}
+		if (!b)
+			return 0;
+		next_q = (idx[n - 1] + 1) % nq;
+		r = ftrack_batch_send(b);
+		for (size_t i = 0; r >= 0 && i < n; i++) {
+			int64_t off;
+
+			r = spec_rows(specs, owner[idx[i]], cJSON_GetArrayItem(b->reply, (int)i), &b->graph,
+				      &off);
+			if (r < 0)
+				break;
+			if (off < 0 || (uint64_t)off <= qs[idx[i]].offset)
+				qs[idx[i]].done = true;
+			else
+				qs[idx[i]].offset = (uint64_t)off;
+		}
+		ftrack_batch_free(b);
+		if (r < 0)
+			return r;
+	}
+}
+
 int ftrack_query(struct ftrack *f, const char *expr, uint64_t limit, ftrack_row_fn fn,
 		 void *userdata)
 {
@@ -797,53 +863,83 @@ int ftrack_query(struct ftrack *f, const char *expr, uint64_t limit, ftrack_row_
 	return clip.delivered > INT_MAX ? INT_MAX : (int)clip.delivered;
 }
 
+/* One family of `<head><field> in (ids...)<tail>` queries. */
+struct in_spec {
+	const char *head, *field, *tail;
+	const char *const *ids;
+	size_t n;
+	ftrack_row_fn fn;
+	void *ud;
+};
+
 /*
- * "<head><field> in (ids...)<tail>" for every chunk of @ids, paged
- * together.
+ * Every chunk of every spec, paged together: one POST per page round
+ * carries the next page of each unfinished chunk (up to MAX_OPS_PER_ROUND).
  */
-static int run_in_query(struct ftrack *f, const char *head, const char *field, const char *tail,
-			const char *const *ids, size_t n, ftrack_row_fn fn, void *ud)
+static int run_in_specs(struct ftrack *f, const struct in_spec *specs, size_t n_specs)
 {
-	size_t chunk = f->in_chunk, nq = (n + chunk - 1) / chunk;
-	struct page_state *qs;
-	struct ftrack_expr **ex;
-	struct clip clip = { .fn = fn, .ud = ud };
+	size_t chunk = f->in_chunk, nq = 0, q = 0;
+	struct page_state *qs = NULL;
+	struct ftrack_expr **ex = NULL;
+	size_t *owner = NULL;
 	int r = 0;
 
-	if (n == 0)
+	for (size_t s = 0; s < n_specs; s++) {
+		for (size_t i = 0; i < specs[s].n; i++)
+			if (!ftrack_is_uuid(specs[s].ids[i]))
+				return -EINVAL;
+		nq += (specs[s].n + chunk - 1) / chunk;
+	}
+	if (nq == 0)
 		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!ftrack_is_uuid(ids[i]))
-			return -EINVAL;
 	qs = calloc(nq, sizeof(*qs));
 	ex = calloc(nq, sizeof(*ex));
-	if (!qs || !ex) {
+	owner = calloc(nq, sizeof(*owner));
+	if (!qs || !ex || !owner) {
 		r = -ENOMEM;
 		goto out;
 	}
-	for (size_t q = 0; q < nq; q++) {
-		size_t k = q + 1 < nq ? chunk : n - q * chunk;
+	for (size_t s = 0; s < n_specs; s++) {
+		for (size_t off = 0; off < specs[s].n; off += chunk, q++) {
+			size_t k = specs[s].n - off < chunk ? specs[s].n - off : chunk;
 
-		r = ftrack_expr_new(&ex[q]);
-		if (r < 0)
-			goto out;
-		ftrack_expr_raw(ex[q], head);
-		ftrack_expr_raw(ex[q], field);
-		ftrack_expr_raw(ex[q], " in ");
-		ftrack_expr_uuid_list(ex[q], ids + q * chunk, k);
-		ftrack_expr_raw(ex[q], tail);
-		r = ftrack_expr_get(ex[q], &qs[q].expr);
-		if (r < 0)
-			goto out;
+			r = ftrack_expr_new(&ex[q]);
+			if (r < 0)
+				goto out;
+			ftrack_expr_raw(ex[q], specs[s].head);
+			ftrack_expr_raw(ex[q], specs[s].field);
+			ftrack_expr_raw(ex[q], " in ");
+			ftrack_expr_uuid_list(ex[q], specs[s].ids + off, k);
+			ftrack_expr_raw(ex[q], specs[s].tail);
+			r = ftrack_expr_get(ex[q], &qs[q].expr);
+			if (r < 0)
+				goto out;
+			owner[q] = s;
+		}
 	}
-	r = run_paged(f, qs, nq, 0, f->page_size, &clip);
+	r = run_paged_multi(f, qs, nq, owner, specs);
 out:
 	if (ex)
-		for (size_t q = 0; q < nq; q++)
-			ftrack_expr_free(ex[q]);
+		for (size_t i = 0; i < nq; i++)
+			ftrack_expr_free(ex[i]);
 	free(ex);
 	free(qs);
+	free(owner);
 	return r;
+}
+
+static int run_in_query(struct ftrack *f, const char *head, const char *field, const char *tail,
+			const char *const *ids, size_t n, ftrack_row_fn fn, void *ud)
+{
+	const struct in_spec spec = { head, field, tail, ids, n, fn, ud };
+
+	return run_in_specs(f, &spec, 1);
+}
+
+static int spec_rows(const struct in_spec *specs, size_t s, const cJSON *res, const struct graph *g,
+		     int64_t *next)
+{
+	return ftrack_rows_of_result(res, g, specs[s].fn, specs[s].ud, next);
 }
 
 /* ---- typed decoders ---------------------------------------------------- */
@@ -1136,26 +1232,40 @@ int ftrack_list_versions(struct ftrack *f, const char *const *asset_ids, size_t 
 #define COMPONENT_SELECT \
 	"select id, name, file_type, size, system_type, version_id, container_id from Component where "
 
-/* Padding of sequence components: a second row set joined by id. */
-struct padding_ctx {
-	struct ftrack_component *a;
-	size_t n;
+/* Padding of sequence components: a second row set, joined by id. */
+struct padding_list {
+	char (*id)[FTRACK_ID_LEN + 1];
+	int *pad;
+	size_t n, cap;
 };
 
 static int padding_row(const struct ftrack_entity *row, void *ud)
 {
-	struct padding_ctx *p = ud;
+	struct padding_list *p = ud;
 	const char *id = ftrack_entity_id(row);
 	int64_t pad;
 	int r = ftrack_entity_int(row, "padding", &pad);
 
-	if (r < 0 || (r == 1 && (pad < 0 || pad > 32)))
+	if (r < 0 || (r == 1 && (pad < 0 || pad > 32)) || !ftrack_is_uuid(id))
 		return -EPROTO;
-	if (r == 0 || !id)
+	if (r == 0)
 		return 0;
-	for (size_t i = 0; i < p->n; i++)
-		if (strcmp(p->a[i].id, id) == 0)
-			p->a[i].padding = (int)pad;
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 16;
+		char (*ids)[FTRACK_ID_LEN + 1] = realloc(p->id, cap * sizeof(*ids));
+		int *pads;
+
+		if (!ids)
+			return -ENOMEM;
+		p->id = ids;
+		pads = realloc(p->pad, cap * sizeof(*pads));
+		if (!pads)
+			return -ENOMEM;
+		p->pad = pads;
+		p->cap = cap;
+	}
+	memcpy(p->id[p->n], id, FTRACK_ID_LEN + 1);
+	p->pad[p->n++] = (int)pad;
 	return 0;
 }
 
@@ -1164,43 +1274,41 @@ int ftrack_list_components(struct ftrack *f, const char *const *version_ids, siz
 {
 	struct vec top = VEC(struct ftrack_component, ftrack_decode_component, ftrack_component_release);
 	struct vec mem = VEC(struct ftrack_component, ftrack_decode_component, ftrack_component_release);
+	struct padding_list pads = { 0 };
+	const struct in_spec first[] = {
+		{ COMPONENT_SELECT, "version_id", " order by name", version_ids, n, vec_row, &top },
+		{ "select id, padding from SequenceComponent where ", "version_id", "", version_ids, n,
+		  padding_row, &pads },
+	};
 	struct ftrack_component *a = NULL, *m = NULL;
-	const char **cids = NULL, **sids = NULL;
-	size_t na = 0, nm = 0, nc = 0, ns = 0, o = 0;
+	const char **cids = NULL;
+	size_t na = 0, nm = 0, nc = 0, o = 0;
 	int r;
 
-	r = run_in_query(f, COMPONENT_SELECT, "version_id", " order by name", version_ids, n, vec_row,
-			 &top);
+	/* one round trip for the components and the sequences' padding */
+	r = run_in_specs(f, first, ARRAY_SIZE(first));
 	r = finish(f, r, &top, (void **)&a, &na, "Component");
 	if (r < 0)
-		return r;
+		goto fail;
+	for (size_t i = 0; i < na; i++)
+		for (size_t j = 0; j < pads.n; j++)
+			if (strcmp(a[i].id, pads.id[j]) == 0)
+				a[i].padding = pads.pad[j];
 	cids = calloc(na + 1, sizeof(*cids));
-	sids = calloc(na + 1, sizeof(*sids));
-	if (!cids || !sids) {
+	if (!cids) {
 		r = -ENOMEM;
 		goto fail;
 	}
-	for (size_t i = 0; i < na; i++) {
+	for (size_t i = 0; i < na; i++)
 		if (a[i].kind != FTRACK_COMPONENT_FILE)
 			cids[nc++] = a[i].id;
-		if (a[i].kind == FTRACK_COMPONENT_SEQUENCE && a[i].padding == 0)
-			sids[ns++] = a[i].id;
-	}
 	if (nc > 0) {
-		struct padding_ctx pc = { a, na };
-
+		/* a second round only when there are containers */
 		r = run_in_query(f, COMPONENT_SELECT, "container_id", " order by name", cids, nc,
 				 vec_row, &mem);
 		r = finish(f, r, &mem, (void **)&m, &nm, "Component");
 		if (r < 0)
 			goto fail;
-		if (ns > 0) {
-			r = run_in_query(f, "select id, padding from SequenceComponent where ", "id", "",
-					 sids, ns, padding_row, &pc);
-			if (r < 0)
-				goto fail;
-		}
-		/* hand each member to its container */
 		for (size_t i = 0; i < na; i++) {
 			size_t k = 0;
 
@@ -1238,7 +1346,8 @@ int ftrack_list_components(struct ftrack *f, const char *const *version_ids, siz
 	na = o;
 	ftrack_component_array_free(m, nm);
 	free(cids);
-	free(sids);
+	free(pads.id);
+	free(pads.pad);
 	if (na == 0) {
 		free(a);
 		a = NULL;
@@ -1248,7 +1357,8 @@ int ftrack_list_components(struct ftrack *f, const char *const *version_ids, siz
 	return 0;
 fail:
 	free(cids);
-	free(sids);
+	free(pads.id);
+	free(pads.pad);
 	ftrack_component_array_free(m, nm);
 	ftrack_component_array_free(a, na);
 	return r;

@@ -81,8 +81,9 @@ struct accsyn_job_spec {
 	const char *code;		/* display name; required */
 	/*
 	 * Client token (required, [A-Za-z0-9_-]{1,64}): stored as
-	 * metadata.ftrackfs_token and appended to the code as " [<token>]", so
-	 * a restarted daemon can find a job it may already have submitted.
+	 * metadata.ftrackfs_token and appended to the code as " #<token>" (no
+	 * glob characters, so `code="* #<token>"` finds it), so a restarted
+	 * daemon can find a job it may already have submitted.
 	 */
 	const char *token;
 	bool mirror_paths;		/* "mirror_paths": true */

@@ -335,7 +335,7 @@ static void test_wire(void **state)
 	assert_non_null(strstr(fk.headers, "X-Accsyn-Workspace: acmevfx\r\n"));
 	assert_non_null(strstr(fk.headers, "X-Accsyn-Device: "));
 	d = cJSON_PrintUnformatted(fk.last_data);
-	assert_non_null(strstr(d, "\"code\":\"Transfer of 2 components from hq to la [tok-1]\""));
+	assert_non_null(strstr(d, "\"code\":\"Transfer of 2 components from hq to la #tok-1\""));
 	assert_non_null(strstr(d, "\"mirror_paths\":true"));
 	assert_non_null(strstr(d, "\"metadata\":{\"ftrackfs_token\":\"tok-1\",\"ftrack_job_id\":\"x\"}"));
 	assert_non_null(strstr(d, "{\"source\":\"site=hq:proj01/sq01/sh010/comp/v003/a.nk\",\"destination\":\"site=la\","
@@ -357,7 +357,7 @@ static void test_wire(void **state)
 
 	/* by token */
 	assert_int_equal(accsyn_job_find_by_token(a, "tok-1", &job), 1);
-	assert_string_equal(fk.last_query, "code=\"* [tok-1]\"");
+	assert_string_equal(fk.last_query, "code=\"* #tok-1\"");
 	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(fk.last_data, "finished")));
 	accsyn_job_release(&job);
 	assert_int_equal(accsyn_job_find_by_token(a, "tok-2", &job), 0);	/* reply's token differs */
