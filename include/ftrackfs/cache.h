@@ -43,8 +43,10 @@
  * A record that fails to decode later returns -EUCLEAN and is logged.
  *
  * Concurrency: all functions are safe from any thread. Reads use a
- * per-thread reusable read transaction (reset/renewed around each call), so
- * they are cheap and see one consistent snapshot per call. Writes are
+ * per-thread reusable read transaction, kept live between calls until the
+ * next commit (then renewed; the writer resets idle stale ones so they pin
+ * nothing), so they are cheap, each call sees one consistent snapshot, and
+ * a call that starts after a write returned sees that write. Writes are
  * serialised by a mutex; each public write function is one transaction,
  * all-or-nothing. When the map is full it is grown and the whole write is
  * retried: callers never see MDB_MAP_FULL (only -ENOSPC when the disk or
