@@ -19,7 +19,7 @@
  *   remote-probe accsyn wait ID SECONDS            (poll every 0.2 s until final)
  *
  * Environment: FTRACK_SERVER, FTRACK_API_USER, FTRACK_API_KEY; ACCSYN_PROXY,
- * ACCSYN_WORKSPACE, ACCSYN_API_USER, ACCSYN_API_KEY; PROBE_PAGE_SIZE,
+ * ACCSYN_WORKSPACE, ACCSYN_API_USER, ACCSYN_API_KEY; PROBE_PAGE_SIZE, PROBE_IN_CHUNK,
  * PROBE_RETRIES, PROBE_TIMEOUT_MS, PROBE_MAX_BODY, PROBE_LOG=debug.
  */
 #include <errno.h>
@@ -138,6 +138,7 @@ static int ftrack_main(int argc, char **argv)
 		return 2;
 	}
 	cfg.page_size = (unsigned)envl("PROBE_PAGE_SIZE", 0);
+	cfg.in_chunk = (unsigned)envl("PROBE_IN_CHUNK", 0);
 	r = ftrack_new(&cfg, &f);
 	if (r < 0)
 		return fail(r, "ftrack_new", 0);
