@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from remote_probe import RemoteProbe
+from test_remote_probe import RemoteProbe
 from simulator import ALICE, EMPTY_STUDIO
 
 THEPROJECT = "21a0f3cc-a33a-5bff-8879-6ca4d9ba95a5"

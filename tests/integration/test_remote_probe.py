@@ -1,4 +1,4 @@
-"""Run tests/tools/remote-probe (the C clients of remote/) against a simulator.
+"""Helper (no tests): run tests/tools/remote-probe (the C clients of remote/) against a simulator.
 
     probe = RemoteProbe(sim)
     probe.ftrack("projects")          -> dict parsed from its one JSON line
