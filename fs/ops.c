@@ -423,6 +423,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 {
 	struct fs_fh *fh = (struct fs_fh *)(uintptr_t)fi->fh;
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	char *copy;
 
 	(void)ino;
 	if (fh->buf) {
@@ -432,7 +433,20 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		}
 		if (size > fh->len - (size_t)off)
 			size = fh->len - (size_t)off;
-		fuse_reply_buf(req, fh->buf + off, size);
+		/*
+		 * Reply from a copy: once the kernel has the reply the client
+		 * may close and RELEASE may free fh->buf while this thread is
+		 * still returning from writev (ASan checks the iovec after
+		 * the call).
+		 */
+		copy = malloc(size);
+		if (!copy) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		memcpy(copy, fh->buf + off, size);
+		fuse_reply_buf(req, copy, size);
+		free(copy);
 		return;
 	}
 	/* zero-copy: libfuse splices from the backing fd (SPLICE_WRITE) */
