@@ -4,6 +4,7 @@
  * paths, sequence notation, job names and tokens. No network, no cache.
  */
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -323,9 +324,9 @@ void send_job_name(const char *const *rels, size_t n, size_t n_files, const char
 			asset = strrchr(dir, '/');
 			if (asset) {
 				*asset = '\0';
-				snprintf(what, sizeof(what), "%s %s %s", dir, asset + 1, last + 1);
+				why_set(what, sizeof(what), "%s %s %s", dir, asset + 1, last + 1);
 			} else {
-				snprintf(what, sizeof(what), "%s %s", dir, last + 1);
+				why_set(what, sizeof(what), "%s %s", dir, last + 1);
 			}
 		} else {
 			snprintf(what, sizeof(what), "%s", dir);
