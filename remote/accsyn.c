@@ -271,14 +271,9 @@ int accsyn_decode_reply(const char *body, size_t len, long status, cJSON **ret_r
 			*ret_expired = expired;
 		if (err && errlen)
 			snprintf(err, errlen, "%s", hr ? hr : msg ? msg : "(no message)");
-		if (status == 401 || status == 403)
-			r = -EACCES;
-		else if (status == 429)
-			r = -EAGAIN;
-		else if (status >= 500)
-			r = -EIO;
-		else if (status == 404)
-			r = -ENOENT;
+		/* the JSON said "error"; the status only refines which one */
+		if (status == 401 || status == 403 || status == 404 || status == 429 || status >= 500)
+			r = errno_from_http_status(status);
 		else
 			r = -EINVAL;
 		goto fail;

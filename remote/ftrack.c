@@ -126,8 +126,10 @@ int ftrack_decode_reply(const char *body, size_t len, long status, size_t n_ops,
 			if (err && errlen)
 				snprintf(err, errlen, "%s: %s", exc, content ? content : "");
 			r = ftrack_errno_from_exception(exc);
-			if (r == -EIO && (status == 401 || status == 403))
-				r = -EACCES;
+			/* a generic exception: the status may say more (auth, busy) */
+			if (r == -EIO && status >= 400 && errno_from_http_status(status) != -EINVAL &&
+			    errno_from_http_status(status) != -ENOENT)
+				r = errno_from_http_status(status);
 			goto fail;
 		}
 	}

@@ -103,7 +103,7 @@ static int fail(int r, const char *text, uint64_t requests)
 
 struct rows {
 	int n;
-	int first;
+	FILE *out;	/* rows are printed only once the query succeeded */
 };
 
 static int print_row(const struct ftrack_entity *e, void *ud)
@@ -111,7 +111,10 @@ static int print_row(const struct ftrack_entity *e, void *ud)
 	struct rows *r = ud;
 	const char *name = NULL;
 
+	FILE *saved = stdout;
+
 	(void)ftrack_entity_str(e, "name", &name);
+	stdout = r->out;
 	printf("%s{\"type\":", r->n ? "," : "");
 	jstr(ftrack_entity_type(e));
 	printf(",\"id\":");
@@ -121,6 +124,7 @@ static int print_row(const struct ftrack_entity *e, void *ud)
 		jstr(name);
 	}
 	putchar('}');
+	stdout = saved;
 	r->n++;
 	return 0;
 }
@@ -153,19 +157,23 @@ static int ftrack_main(int argc, char **argv)
 		}
 	} else if (strcmp(op, "query") == 0 && argc >= 2) {
 		struct rows rows = { 0 };
+		char *buf = NULL;
+		size_t len = 0;
 
-		printf("{\"ok\":true,\"rows\":[");
-		fflush(stdout);
+		rows.out = open_memstream(&buf, &len);
 		r = ftrack_query(f, argv[1], argc > 2 ? strtoull(argv[2], NULL, 10) : 0, print_row, &rows);
-		if (r < 0) {
-			printf("]}\n");
+		fclose(rows.out);
+		if (r >= 0)
+			printf("{\"ok\":true,\"rows\":[%s],\"n\":%d", buf, rows.n);
+		free(buf);
+		if (r < 0)
 			goto out_err;
-		}
-		printf("],\"n\":%d", rows.n);
 	} else if (strcmp(op, "name-is") == 0 && argc == 3) {
 		struct ftrack_expr *e;
 		struct rows rows = { 0 };
 		const char *q;
+		char *buf = NULL;
+		size_t len = 0;
 
 		r = ftrack_expr_new(&e);
 		if (r < 0)
@@ -176,17 +184,19 @@ static int ftrack_main(int argc, char **argv)
 		ftrack_expr_str(e, argv[2]);
 		r = ftrack_expr_get(e, &q);
 		if (r == 0) {
-			printf("{\"ok\":true,\"expression\":");
-			jstr(q);
-			printf(",\"rows\":[");
+			rows.out = open_memstream(&buf, &len);
 			r = ftrack_query(f, q, 0, print_row, &rows);
-			printf("],\"n\":%d", rows.n);
+			fclose(rows.out);
+			if (r >= 0) {
+				printf("{\"ok\":true,\"expression\":");
+				jstr(q);
+				printf(",\"rows\":[%s],\"n\":%d", buf, rows.n);
+			}
+			free(buf);
 		}
 		ftrack_expr_free(e);
-		if (r < 0) {
-			printf("}\n");
+		if (r < 0)
 			goto out_err;
-		}
 	} else if (strcmp(op, "batch") == 0 && argc == 3) {
 		struct ftrack_batch *b;
 		int n = atoi(argv[1]);
