@@ -181,11 +181,15 @@ static void *inval_main(void *arg)
 	return NULL;
 }
 
-static void queue_changes(struct sync *s, const struct cache_changes *ch)
+/*
+ * @first: the directory had never been filled, so the kernel can hold no
+ * entry (positive or negative) under it: only its attributes need dropping.
+ */
+static void queue_changes(struct sync *s, const struct cache_changes *ch, bool first)
 {
 	if (!ch || ch->n == 0)
 		return;
-	for (size_t i = 0; i < ch->n; i++) {
+	for (size_t i = 0; i < ch->n && !first; i++) {
 		const struct cache_change *c = &ch->v[i];
 
 		switch (c->kind) {
@@ -511,7 +515,8 @@ static int kids_finish(struct kids *k)
 }
 
 /* Apply @k to @dir; queues invalidations. */
-static int apply(struct sync *s, uint64_t dir, uint64_t gen, int64_t started, struct kids *k)
+static int apply(struct sync *s, uint64_t dir, uint64_t gen, bool first, int64_t started,
+		 struct kids *k)
 {
 	struct cache_changes *ch = NULL;
 	int r;
@@ -521,7 +526,7 @@ static int apply(struct sync *s, uint64_t dir, uint64_t gen, int64_t started, st
 		return r;
 	r = cache_dir_apply(s->fs->cache, dir, gen, started, k->v, k->n, &ch);
 	if (r == 0)
-		queue_changes(s, ch);
+		queue_changes(s, ch, first);
 	else if (r != -ESTALE)
 		log_warn(MOD, "storing directory %llu: %s", (unsigned long long)dir, strerror(-r));
 	cache_changes_free(ch);
@@ -531,6 +536,7 @@ static int apply(struct sync *s, uint64_t dir, uint64_t gen, int64_t started, st
 struct dirinfo {
 	uint64_t ino;
 	uint64_t gen;
+	bool first;		/* never filled before */
 	char id[CACHE_ID_MAX + 1];
 	int64_t mtime_ns;
 	int result;
@@ -592,7 +598,7 @@ static int fetch_projects(struct sync *s, struct dirinfo *d, size_t n, int64_t s
 		for (size_t j = 0; j < np && r >= 0; j++)
 			r = kids_add(&k, "p:", p[j].id, p[j].name, "Project", FS_NODE_PROJECT,
 				     CACHE_KIND_DIR, 0, 0, false);
-		d[i].result = r < 0 ? r : apply(s, d[i].ino, d[i].gen, started, &k);
+		d[i].result = r < 0 ? r : apply(s, d[i].ino, d[i].gen, d[i].first, started, &k);
 		kids_release(&k);
 	}
 	ftrack_project_array_free(p, np);
@@ -640,7 +646,7 @@ static int fetch_contexts(struct sync *s, struct dirinfo *d, size_t n, int64_t s
 				     CACHE_KIND_DIR, 0, 0, false);
 	}
 	for (size_t i = 0; i < n; i++)
-		d[i].result = r < 0 ? r : apply(s, d[i].ino, d[i].gen, started, &k[i]);
+		d[i].result = r < 0 ? r : apply(s, d[i].ino, d[i].gen, d[i].first, started, &k[i]);
 out:
 	for (size_t i = 0; i < n; i++)
 		kids_release(&k[i]);
@@ -684,7 +690,7 @@ static int fetch_versions(struct sync *s, struct dirinfo *d, size_t n, int64_t s
 			     CACHE_KIND_DIR, 0, v[j].date_ns, false);
 	}
 	for (size_t i = 0; i < n; i++)
-		d[i].result = r < 0 ? r : apply(s, d[i].ino, d[i].gen, started, &k[i]);
+		d[i].result = r < 0 ? r : apply(s, d[i].ino, d[i].gen, d[i].first, started, &k[i]);
 out:
 	for (size_t i = 0; i < n; i++)
 		kids_release(&k[i]);
@@ -824,7 +830,7 @@ static int fetch_components(struct sync *s, struct dirinfo *d, size_t n, int64_t
 		}
 	}
 	for (size_t i = 0; i < n; i++)
-		d[i].result = r < 0 ? r : apply(s, d[i].ino, d[i].gen, started, &k[i]);
+		d[i].result = r < 0 ? r : apply(s, d[i].ino, d[i].gen, d[i].first, started, &k[i]);
 
 	/* the members of sequences and containers, each directory in one apply */
 	for (size_t j = 0; j < nc && r >= 0; j++) {
@@ -857,7 +863,7 @@ static int fetch_components(struct sync *s, struct dirinfo *d, size_t n, int64_t
 			if (rr < 0)
 				break;
 		}
-		rr = apply(s, dino, ds.generation, started, &mk);
+		rr = apply(s, dino, ds.generation, !(ds.flags & CACHE_DIR_COMPLETE), started, &mk);
 		if (rr < 0 && rr != -ESTALE)
 			log_warn(MOD, "storing members of %s: %s", c[j].id, strerror(-rr));
 		kids_release(&mk);
@@ -902,7 +908,7 @@ static int fetch_locations(struct sync *s, struct dirinfo *d, size_t n, int64_t 
 			r = kids_add(&k, "L:", l[j].id, l[j].name, "Location", FS_NODE_LOCATION,
 				     CACHE_KIND_DIR, 0, 0, false);
 		}
-		d[i].result = r < 0 ? r : apply(s, d[i].ino, d[i].gen, started, &k);
+		d[i].result = r < 0 ? r : apply(s, d[i].ino, d[i].gen, d[i].first, started, &k);
 		kids_release(&k);
 	}
 	ftrack_location_array_free(l, nl);
@@ -981,6 +987,7 @@ static void run_job(struct sync *s, struct job *j)
 			continue;
 		}
 		d[n].gen = ds.generation;
+		d[n].first = !(ds.flags & CACHE_DIR_COMPLETE);
 		if (cache_get(s->fs->cache, d[n].ino, &e) == 1) {
 			snprintf(d[n].id, sizeof(d[n].id), "%s", e.ftrack_id);
 			d[n].mtime_ns = e.attr.mtime_ns;
@@ -1118,6 +1125,9 @@ int sync_ensure_dir(struct sync *s, uint64_t ino)
 	if (p->waiters == 0 && p->state == PEND_DONE)
 		pend_remove(s, p);
 	pthread_mutex_unlock(&s->lock);
+	/* the fetch's own prefetch wave covers the children: a visit */
+	if (r == 0)
+		visited_add(s, ino);
 	return r;
 }
 

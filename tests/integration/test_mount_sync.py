@@ -189,7 +189,7 @@ def test_file_manager_probes_make_no_request(sim, mount_factory):
                 with pytest.raises(FileNotFoundError):
                     os.stat(os.path.join(d, name))
     time.sleep(0.5)
-    assert ftrack_requests(sim) == []
+    assert ftrack_requests(sim) == [], [(r.get("info"), r.get("time"), r.get("ts")) for r in ftrack_requests(sim)]
 
 
 def test_cold_listing_is_batched(sim, mount_factory):
