@@ -20,20 +20,37 @@ static uint64_t hash2(const char *a, const char *b)
 	h = (h ^ 0xff) * 1099511628211ULL;
 	for (; *b; b++)
 		h = (h ^ (unsigned char)*b) * 1099511628211ULL;
+	/*
+	 * FNV-1a leaves the low bits (the slot index) depending mostly on the
+	 * last characters; ids that differ only there would cluster. A final
+	 * avalanche (murmur3 fmix64) spreads every bit.
+	 */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
 	return h;
 }
 
-static struct graph_entry *slot_for(const struct graph *g, const char *type, const char *id)
+static struct graph_entry *slot_hashed(const struct graph *g, uint64_t h, const char *type,
+				       const char *id)
 {
-	size_t mask = g->cap - 1, i = hash2(type, id) & mask;
+	size_t mask = g->cap - 1, i = h & mask;
 
 	for (;;) {
 		struct graph_entry *e = &g->slots[i];
 
-		if (!e->type || (strcmp(e->id, id) == 0 && strcmp(e->type, type) == 0))
+		if (!e->type ||
+		    (e->hash == h && strcmp(e->id, id) == 0 && strcmp(e->type, type) == 0))
 			return e;
 		i = (i + 1) & mask;
 	}
+}
+
+static struct graph_entry *slot_for(const struct graph *g, const char *type, const char *id)
+{
+	return slot_hashed(g, hash2(type, id), type, id);
 }
 
 static int grow(struct graph *g)
@@ -49,7 +66,8 @@ static int grow(struct graph *g)
 	g->cap = cap;
 	for (size_t i = 0; i < old.cap; i++)
 		if (old.slots[i].type)
-			*slot_for(g, old.slots[i].type, old.slots[i].id) = old.slots[i];
+			*slot_hashed(g, old.slots[i].hash, old.slots[i].type, old.slots[i].id) =
+				old.slots[i];
 	free(old.slots);
 	return 0;
 }
@@ -57,6 +75,7 @@ static int grow(struct graph *g)
 static int add(struct graph *g, const char *type, const char *id, const cJSON *obj)
 {
 	struct graph_entry *e;
+	uint64_t h;
 	int r;
 
 	if ((g->n + 1) * 10 > g->cap * 7) {
@@ -64,8 +83,10 @@ static int add(struct graph *g, const char *type, const char *id, const cJSON *o
 		if (r < 0)
 			return r;
 	}
-	e = slot_for(g, type, id);
+	h = hash2(type, id);
+	e = slot_hashed(g, h, type, id);
 	if (!e->type) {
+		e->hash = h;
 		e->type = type;
 		e->id = id;
 		e->first = obj;

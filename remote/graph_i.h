@@ -13,12 +13,14 @@
 #define FTRACKFS_REMOTE_GRAPH_I_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
 #include "ftrackfs/ftrack.h"
 
 struct graph_entry {
+	uint64_t hash;		/* compared before the strings */
 	const char *type;	/* NULL: empty slot */
 	const char *id;
 	const cJSON *first;
