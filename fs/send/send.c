@@ -518,7 +518,7 @@ static int ensure_locations(struct send *s, int64_t now, bool force)
 
 /* ---- collect: COLLECTING -> READY ---------------------------------------- */
 
-STATIC int send_collect(struct send *s, bool flush, int64_t now)
+static int send_collect(struct send *s, bool flush, int64_t now)
 {
 	struct cache_outbox *v = NULL;
 	uint64_t *ids = NULL, bytes = 0;
@@ -593,7 +593,7 @@ static void job_record(struct send *s, const char *job_id, const char *name, con
 	cache_job_put(s->o.cache, &cj);
 }
 
-STATIC int send_recover(struct send *s)
+static int send_recover(struct send *s)
 {
 	struct cache_outbox *v = NULL;
 	uint64_t *ids = NULL;
@@ -1210,7 +1210,7 @@ out:
 	return r;
 }
 
-STATIC int send_submit(struct send *s, int64_t now)
+static int send_submit(struct send *s, int64_t now)
 {
 	struct cache_outbox *v = NULL;
 	struct plan *plans = NULL;
@@ -1347,26 +1347,27 @@ out:
 
 static struct poll_slot *slot_for(struct send *s, const char *job_id)
 {
-	struct poll_slot *free_slot = NULL;
+	struct poll_slot *slot = NULL;
+	size_t i;
 
-	for (size_t i = 0; i < s->n_polls; i++) {
+	for (i = 0; i < s->n_polls; i++)
 		if (s->polls[i].used && !strcmp(s->polls[i].job_id, job_id))
 			return &s->polls[i];
-		if (!s->polls[i].used && !free_slot)
-			free_slot = &s->polls[i];
-	}
-	if (!free_slot) {
+	for (i = 0; i < s->n_polls && s->polls[i].used; i++)
+		;
+	if (i == s->n_polls) {
 		struct poll_slot *v = realloc(s->polls, (s->n_polls + 1) * sizeof(*v));
 
 		if (!v)
 			return NULL;
 		s->polls = v;
-		free_slot = &v[s->n_polls++];
+		s->n_polls++;
 	}
-	memset(free_slot, 0, sizeof(*free_slot));
-	free_slot->used = true;
-	copy(free_slot->job_id, sizeof(free_slot->job_id), job_id);
-	return free_slot;
+	slot = s->polls + i;
+	memset(slot, 0, sizeof(*slot));
+	slot->used = true;
+	snprintf(slot->job_id, sizeof(slot->job_id), "%s", job_id);
+	return slot;
 }
 
 /* Mirror the job into an ftrack Job, as ftrack-send does. Best effort. */
@@ -1411,7 +1412,7 @@ static void mirror_ftrack(struct send *s, struct poll_slot *slot, const struct a
 	copy(slot->last_desc, sizeof(slot->last_desc), desc);
 }
 
-STATIC int send_poll(struct send *s, int64_t now)
+static int send_poll(struct send *s, int64_t now)
 {
 	struct cache_outbox *v = NULL, *sub = NULL;
 	unsigned polled = 0;

@@ -300,16 +300,18 @@ void send_job_name(const char *const *rels, size_t n, size_t n_files, const char
 	if (n > 0) {
 		common = dir_len(rels[0]);
 		for (size_t i = 1; i < n; i++) {
-			size_t k = 0, lim = dir_len(rels[i]);
+			size_t k = 0, last = 0, lim = dir_len(rels[i]);
 
-			while (k < common && k < lim && rels[0][k] == rels[i][k])
+			while (k < common && k < lim && rels[0][k] == rels[i][k]) {
+				if (rels[0][k] == '/')
+					last = k;
 				k++;
-			/* back up to a component boundary */
-			if (!(k == common && (k == lim || rels[i][k] == '/')) &&
-			    !(k == lim && rels[0][k] == '/'))
-				while (k > 0 && rels[0][k] != '/')
-					k--;
-			common = k;
+			}
+			/* only whole components: "seq01" is no prefix of "seq010" */
+			if ((k == common || rels[0][k] == '/') && (k == lim || rels[i][k] == '/'))
+				common = k;
+			else
+				common = last;
 		}
 	}
 	if (common > 0) {
