@@ -230,6 +230,21 @@ int send_seq_member(const char *rel, const char *frame, char *out, size_t len);
 void send_job_name(const char *const *rels, size_t n, size_t n_files, const char *user,
 		   char *out, size_t len);
 
+/*
+ * send_state_text() - what user.ftrack.state shows for a destination state:
+ * "queued", "queued (<why it waits>)", "transferring 42%", "present",
+ * "failed: <reason>", "absent". Returns the length written (truncated to
+ * @len - 1, on a UTF-8 boundary).
+ */
+int send_state_text(const struct cache_compstate *cs, char *buf, size_t len);
+
+/*
+ * send_job_json() - .ftrackfs/jobs/<id>.json for @j: a malloc'ed,
+ * NUL-terminated JSON object (free() it) in *ret_buf. Returns its length or
+ * -ENOMEM.
+ */
+int send_job_json(const struct cache_job *j, char **ret_buf);
+
 /* send_token() - a fresh client token, 32 lower-case hex digits. 0 or -errno. */
 int send_token(char out[33]);
 

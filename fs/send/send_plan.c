@@ -279,15 +279,23 @@ static size_t dir_len(const char *s)
 	return slash ? (size_t)(slash - s) : 0;
 }
 
+/* Cut @s to at most @max bytes without leaving a partial UTF-8 character. */
 static void utf8_cut(char *s, size_t max)
 {
-	size_t n = strlen(s);
+	size_t n = strlen(s), st;
 
-	if (n <= max)
-		return;
-	n = max;
-	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-		n--;
+	if (n > max)
+		n = max;
+	st = n;
+	while (st > 0 && ((unsigned char)s[st - 1] & 0xC0) == 0x80)
+		st--;
+	if (st > 0) {
+		unsigned char c = (unsigned char)s[st - 1];
+		size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+
+		if (n - (st - 1) < need)
+			n = st - 1;
+	}
 	s[n] = '\0';
 }
 
@@ -360,4 +368,126 @@ int send_token(char out[33])
 	for (size_t i = 0; i < sizeof(b); i++)
 		snprintf(out + 2 * i, 3, "%02x", b[i]);
 	return 0;
+}
+
+int send_state_text(const struct cache_compstate *cs, char *buf, size_t len)
+{
+	if (!len)
+		return 0;
+	switch (cs->state) {
+	case CACHE_LOC_QUEUED:
+		if (cs->reason[0])
+			why_set(buf, len, "queued (%s)", cs->reason);
+		else
+			why_set(buf, len, "queued");
+		break;
+	case CACHE_LOC_TRANSFERRING: {
+		unsigned pct = cs->bytes_total ?
+			(unsigned)(cs->bytes_done * 100 / cs->bytes_total) : 0;
+
+		if (cs->reason[0])
+			why_set(buf, len, "transferring %u%% (%s)", pct > 100 ? 100 : pct, cs->reason);
+		else
+			why_set(buf, len, "transferring %u%%", pct > 100 ? 100 : pct);
+		break;
+	}
+	case CACHE_LOC_PRESENT:
+		why_set(buf, len, "present");
+		break;
+	case CACHE_LOC_FAILED:
+		why_set(buf, len, "failed: %s", cs->reason[0] ? cs->reason : "unknown reason");
+		break;
+	default:
+		why_set(buf, len, "absent");
+		break;
+	}
+	utf8_cut(buf, len - 1);
+	return (int)strlen(buf);
+}
+
+struct sbuf {
+	char *p;
+	size_t n, cap;
+	bool oom;
+};
+
+static void sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->n + n + 1 > b->cap) {
+		size_t cap = (b->cap ? b->cap : 256);
+		char *p;
+
+		while (cap < b->n + n + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, s, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+}
+
+static void sb_str(struct sbuf *b, const char *s)
+{
+	sb_add(b, "\"", 1);
+	for (; *s; s++) {
+		char esc[8];
+
+		if (*s == '"' || *s == '\\') {
+			esc[0] = '\\';
+			esc[1] = *s;
+			sb_add(b, esc, 2);
+		} else if ((unsigned char)*s < 0x20) {
+			snprintf(esc, sizeof(esc), "\\u%04x", (unsigned char)*s);
+			sb_add(b, esc, 6);
+		} else {
+			sb_add(b, s, 1);
+		}
+	}
+	sb_add(b, "\"", 1);
+}
+
+static void sb_kv(struct sbuf *b, const char *k, const char *v, bool last)
+{
+	sb_str(b, k);
+	sb_add(b, ": ", 2);
+	sb_str(b, v);
+	if (!last)
+		sb_add(b, ", ", 2);
+}
+
+int send_job_json(const struct cache_job *j, char **ret_buf)
+{
+	struct sbuf b = { 0 };
+	char num[160];
+
+	sb_add(&b, "{", 1);
+	sb_kv(&b, "id", j->job_id, false);
+	sb_kv(&b, "name", j->name, false);
+	sb_kv(&b, "status", j->status, false);
+	snprintf(num, sizeof(num), "\"progress\": %u, \"bytes_done\": %llu, \"bytes_total\": %llu, ",
+		 j->progress, (unsigned long long)j->bytes_done, (unsigned long long)j->bytes_total);
+	sb_add(&b, num, strlen(num));
+	snprintf(num, sizeof(num), "\"created_ns\": %lld, \"updated_ns\": %lld, \"finished_ns\": %lld, ",
+		 (long long)j->created_ns, (long long)j->updated_ns, (long long)j->finished_ns);
+	sb_add(&b, num, strlen(num));
+	sb_kv(&b, "source_location", j->src_location_id, false);
+	sb_kv(&b, "destination_location", j->dst_location_id, false);
+	sb_kv(&b, "ftrack_job_id", j->ftrack_job_id, false);
+	sb_kv(&b, "client_token", j->client_token, false);
+	sb_kv(&b, "reason", j->reason, true);
+	sb_add(&b, "}\n", 2);
+	if (b.oom) {
+		free(b.p);
+		return -ENOMEM;
+	}
+	*ret_buf = b.p;
+	return (int)b.n;
 }

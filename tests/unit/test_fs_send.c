@@ -206,6 +206,51 @@ static void test_job_name(void **state)
 			assert_true(((unsigned char)name[i + 1] & 0xC0) == 0x80);
 }
 
+static void test_state_text_and_job_json(void **state)
+{
+	struct cache_compstate cs;
+	struct cache_job j;
+	char t[64], *json = NULL;
+
+	(void)state;
+	memset(&cs, 0, sizeof(cs));
+	send_state_text(&cs, t, sizeof(t));
+	assert_string_equal(t, "absent");
+	cs.state = CACHE_LOC_QUEUED;
+	send_state_text(&cs, t, sizeof(t));
+	assert_string_equal(t, "queued");
+	snprintf(cs.reason, sizeof(cs.reason), "accsyn unreachable, retrying");
+	send_state_text(&cs, t, sizeof(t));
+	assert_string_equal(t, "queued (accsyn unreachable, retrying)");
+	cs.reason[0] = '\0';
+	cs.state = CACHE_LOC_TRANSFERRING;
+	cs.bytes_done = 42;
+	cs.bytes_total = 100;
+	send_state_text(&cs, t, sizeof(t));
+	assert_string_equal(t, "transferring 42%");
+	cs.state = CACHE_LOC_PRESENT;
+	send_state_text(&cs, t, sizeof(t));
+	assert_string_equal(t, "present");
+	cs.state = CACHE_LOC_FAILED;
+	snprintf(cs.reason, sizeof(cs.reason), "E#J001 File not found: Café");
+	send_state_text(&cs, t, sizeof(t));
+	assert_string_equal(t, "failed: E#J001 File not found: Café");
+	/* cut on a UTF-8 boundary */
+	assert_int_equal(send_state_text(&cs, t, 36), 34);
+	assert_string_equal(t, "failed: E#J001 File not found: Caf");
+
+	memset(&j, 0, sizeof(j));
+	snprintf(j.job_id, sizeof(j.job_id), "0123456789abcdef01234567");
+	snprintf(j.name, sizeof(j.name), "ftrackfs: a \"b\" \\ c\n");
+	snprintf(j.status, sizeof(j.status), "running");
+	j.progress = 42;
+	assert_true(send_job_json(&j, &json) > 0);
+	assert_non_null(strstr(json, "\"name\": \"ftrackfs: a \\\"b\\\" \\\\ c\\u000a\""));
+	assert_non_null(strstr(json, "\"progress\": 42,"));
+	assert_non_null(strstr(json, "\"status\": \"running\""));
+	free(json);
+}
+
 static void test_token(void **state)
 {
 	char a[33], b[33];
@@ -780,6 +825,7 @@ int main(void)
 		cmocka_unit_test(test_seq),
 		cmocka_unit_test(test_job_name),
 		cmocka_unit_test(test_token),
+		cmocka_unit_test(test_state_text_and_job_json),
 		cmocka_unit_test_setup_teardown(test_enqueue_idempotent_and_present, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quiet_period_then_one_job_then_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quiet_period_by_time, setup, teardown),
