@@ -1,0 +1,393 @@
+#!/usr/bin/python3
+"""Benchmarks of the mount (issue 5), every figure against a baseline measured
+in the same run:
+
+  cold   listing of a whole synthetic project (N versions) through ftrackfs
+         with injected ftrack latency: requests made, wall time;
+  walk   `find MNT/projects -printf '%s %m %p\\n'` served from the LMDB cache
+         after a remount (kernel caches empty): first pass and repeated
+         passes, as a ratio to the same tree laid out on tmpfs; on a slice of
+         under 15,000 entries also against libfuse's passthrough_ll example
+         serving that slice from tmpfs;
+  xattr  `ls -l` of a 10,000-entry directory with xattrs on and off;
+  read   sequential read of a 1 GiB component: first and repeated read,
+         against the backing file read directly and through passthrough_ll;
+  rss    the daemon's peak RSS with the whole project cached.
+
+Usage: scripts/bench/mount.sh [--versions N] [--latency-ms MS] [--quick]
+Needs root (mounts, drop_caches) and a built tree (build/).
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from simulator import ALICE, Simulator  # noqa: E402
+
+BUILD = os.environ.get("FTRACKFS_BUILD_ROOT", os.path.join(ROOT, "build"))
+FTRACKFS = os.path.join(BUILD, "fs", "ftrackfs")
+PASSTHROUGH_SRC = "/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c"
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, shell=isinstance(cmd, str), check=True, **kw)
+
+
+def timed(cmd, **kw):
+    t0 = time.perf_counter()
+    subprocess.run(cmd, shell=isinstance(cmd, str), check=True,
+                   stdout=subprocess.DEVNULL, **kw)
+    return time.perf_counter() - t0
+
+
+def drop_caches():
+    subprocess.run("sync", shell=True)
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def is_mounted(path):
+    path = os.path.realpath(path)
+    with open("/proc/mounts") as f:
+        return any(l.split()[1] == path for l in f)
+
+
+def unmount(path):
+    if is_mounted(path):
+        r = subprocess.run(["fusermount3", "-u", path], stderr=subprocess.DEVNULL)
+        if r.returncode != 0:
+            subprocess.run(["fusermount3", "-uz", path], stderr=subprocess.DEVNULL)
+    if is_mounted(path):
+        subprocess.run(["umount", "-l", path], stderr=subprocess.DEVNULL)
+
+
+def wait_mounted(path, proc, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if is_mounted(path):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError("daemon exited with %s" % proc.returncode)
+        time.sleep(0.05)
+    raise RuntimeError("mount did not appear at %s" % path)
+
+
+class Mount:
+    """One ftrackfs daemon in the foreground (-f), unmounted on stop()."""
+
+    def __init__(self, work, sim, ttl=3600, opts=None):
+        self.work = work
+        self.mnt = os.path.join(work, "mnt")
+        os.makedirs(self.mnt, exist_ok=True)
+        self.conf = os.path.join(work, "ftrackfs.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"""[general]
+ttl = {ttl}
+first_fetch_timeout = 120
+cache_dir = {work}/cache
+
+[location hq]
+local = yes
+root = {sim.storage}/hq
+
+[pathmap]
+S:\\ = /storage
+\\\\192.168.1.240\\storage = /storage
+
+[absolute]
+/storage = hq
+""")
+        self.env = dict(os.environ, FTRACK_SERVER=sim.ftrack_url,
+                        FTRACK_API_USER=ALICE[0], FTRACK_API_KEY=ALICE[1],
+                        XDG_CACHE_HOME=os.path.join(work, "xdg-cache"))
+        self.opts = opts
+        self.proc = None
+
+    def start(self):
+        cmd = [FTRACKFS, "-f", "--config", self.conf]
+        if self.opts:
+            cmd += ["-o", self.opts]
+        cmd.append(self.mnt)
+        self.log = open(os.path.join(self.work, "ftrackfs.log"), "ab")
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=self.log, stderr=self.log)
+        wait_mounted(self.mnt, self.proc)
+        return self
+
+    def peak_rss_kib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            m = re.search(r"VmHWM:\s+(\d+) kB", f.read())
+        return int(m.group(1))
+
+    def stop(self):
+        unmount(self.mnt)
+        if self.proc:
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+            self.log.close()
+
+
+class Passthrough:
+    """libfuse's passthrough_ll example serving SRC at MNT."""
+
+    def __init__(self, work, src):
+        self.bin = os.path.join(work, "passthrough_ll")
+        if not os.path.exists(self.bin):
+            sh(["cc", "-O2", "-D_GNU_SOURCE", "-o", self.bin, PASSTHROUGH_SRC]
+               + subprocess.check_output(["pkg-config", "--cflags", "--libs", "fuse3"],
+                                         text=True).split())
+        self.src = src
+        self.mnt = os.path.join(work, "pt-mnt")
+        os.makedirs(self.mnt, exist_ok=True)
+        self.proc = None
+
+    def start(self, cache="always"):
+        self.proc = subprocess.Popen([self.bin, "-f", "-o", "source=%s,cache=%s" % (self.src, cache),
+                                      self.mnt], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_mounted(self.mnt, self.proc)
+        return self
+
+    def stop(self):
+        unmount(self.mnt)
+        if self.proc:
+            self.proc.wait(10)
+            self.proc = None
+
+
+def find_cmd(path):
+    return ["find", path, "-printf", "%s %m %p\n"]
+
+
+def rebuild_tree(mnt_root, dest):
+    """Copy the shape (dirs, sparse files with sizes) of mnt_root to dest."""
+    n = 0
+    for dirpath, dirnames, filenames in os.walk(mnt_root):
+        rel = os.path.relpath(dirpath, mnt_root)
+        d = os.path.join(dest, rel) if rel != "." else dest
+        os.makedirs(d, exist_ok=True)
+        n += 1
+        for fn in filenames:
+            st = os.stat(os.path.join(dirpath, fn))
+            with open(os.path.join(d, fn), "wb") as f:
+                f.truncate(st.st_size)
+            n += 1
+    return n
+
+
+def passes(cmd, n):
+    return [timed(cmd) for _ in range(n)]
+
+
+def api_requests(sim):
+    return sum(1 for e in sim.log() if e["listener"] == "ftrack" and e["path"] == "/api")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--versions", type=int, default=100000)
+    ap.add_argument("--latency-ms", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--read-mib", type=int, default=1024)
+    ap.add_argument("--work", default=None)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("mount_bench: needs root (mounts, drop_caches)")
+    if not os.access(FTRACKFS, os.X_OK):
+        sys.exit("mount_bench: %s is not built" % FTRACKFS)
+
+    work = args.work or tempfile.mkdtemp(prefix="ftrackfs-bench-")
+    results = {"versions": args.versions, "latency_ms": args.latency_ms}
+    tmpfs = os.path.join(work, "tmpfs")
+    os.makedirs(tmpfs, exist_ok=True)
+    sh(["mount", "-t", "tmpfs", "-o", "size=4g", "tmpfs", tmpfs])
+    sim = mount = pt = None
+    try:
+        data = os.path.join(work, "studio.json")
+        sh(["/usr/bin/python3", os.path.join(ROOT, "scripts", "sim", "gen-studio"),
+            "--versions", str(args.versions), "--components-per-version", "1",
+            "--no-files", "--out", data], stdout=subprocess.DEVNULL)
+        os.makedirs(os.path.join(work, "sim"), exist_ok=True)
+        sim = Simulator(data=data, workdir=os.path.join(work, "sim")).start(timeout=600)
+
+        # -- cold listing with latency --------------------------------------
+        sim.set_faults(latency_ms=args.latency_ms, side="ftrack")
+        sim.clear_log()
+        mount = Mount(os.path.join(work, "fs"), sim).start()
+        t = timed(find_cmd(os.path.join(mount.mnt, "projects")))
+        results["cold_walk_s"] = round(t, 2)
+        results["cold_requests"] = api_requests(sim)
+        listing = subprocess.check_output(find_cmd(os.path.join(mount.mnt, "projects")), text=True)
+        results["entries"] = listing.count("\n")
+        results["daemon_peak_rss_mib"] = round(mount.peak_rss_kib() / 1024, 1)
+        sim.set_faults()
+
+        # -- tmpfs copy of the same tree -----------------------------------
+        tree = os.path.join(tmpfs, "projects")
+        rebuild_tree(os.path.join(mount.mnt, "projects"), tree)
+
+        # -- warm walk: remount, kernel caches empty, LMDB warm ------------
+        mount.stop()
+        sim.clear_log()
+        drop_caches()
+        mount.start()
+        first = timed(find_cmd(os.path.join(mount.mnt, "projects")))
+        rep = passes(find_cmd(os.path.join(mount.mnt, "projects")), args.repeats)
+        results["warm_walk_requests"] = api_requests(sim)
+        drop_caches()
+        t_first = timed(find_cmd(tree))
+        t_rep = passes(find_cmd(tree), args.repeats)
+        results["walk_first_s"] = round(first, 3)
+        results["walk_repeat_s"] = round(statistics.median(rep), 3)
+        results["tmpfs_first_s"] = round(t_first, 3)
+        results["tmpfs_repeat_s"] = round(statistics.median(t_rep), 3)
+        results["ratio_first_vs_tmpfs"] = round(first / t_first, 2)
+        results["ratio_repeat_vs_tmpfs"] = round(statistics.median(rep) / statistics.median(t_rep), 2)
+
+        # -- slice under 15,000 entries vs passthrough_ll --------------------
+        projects = sorted(os.listdir(tree))
+        slice_rel = None
+        for p in projects:
+            for seq in sorted(os.listdir(os.path.join(tree, p))):
+                cand = os.path.join(p, seq)
+                n = sum(1 + len(f) for _, _, f in os.walk(os.path.join(tree, cand)))
+                if n < 15000:
+                    slice_rel, slice_n = cand, n
+                    break
+            if slice_rel:
+                break
+        slice_src = os.path.join(tree, slice_rel)
+        pt = Passthrough(work, slice_src)
+        mount.stop()
+        drop_caches()
+        mount.start()
+        s_first = timed(find_cmd(os.path.join(mount.mnt, "projects", slice_rel)))
+        s_rep = statistics.median(passes(find_cmd(os.path.join(mount.mnt, "projects", slice_rel)), args.repeats))
+        pt.start()
+        p_first = timed(find_cmd(pt.mnt))
+        p_rep = statistics.median(passes(find_cmd(pt.mnt), args.repeats))
+        pt.stop()
+        results["slice_entries"] = slice_n
+        results["slice_first_s"] = round(s_first, 4)
+        results["slice_repeat_s"] = round(s_rep, 4)
+        results["passthrough_first_s"] = round(p_first, 4)
+        results["passthrough_repeat_s"] = round(p_rep, 4)
+        results["slice_speedup_first_vs_passthrough"] = round(p_first / s_first, 2)
+        results["slice_speedup_repeat_vs_passthrough"] = round(p_rep / s_rep, 2)
+
+        # -- ls -l of a 10,000-entry directory, xattrs on and off -----------
+        big = None
+        for dirpath, dirnames, filenames in os.walk(tree):
+            if len(dirnames) + len(filenames) >= 10000:
+                big = os.path.relpath(dirpath, tmpfs)
+                break
+        if big:
+            for opts, key in ((None, "ls_l_10k_xattr_s"), ("noxattr", "ls_l_10k_noxattr_s")):
+                mount.stop()
+                mount.opts = opts
+                drop_caches()
+                mount.start()
+                d = os.path.join(mount.mnt, big)
+                first = timed(["ls", "-l", d])
+                again = statistics.median(passes(["ls", "-l", d], args.repeats))
+                results[key] = [round(first, 3), round(again, 3)]
+            mount.opts = None
+            results["ls_l_10k_tmpfs_s"] = round(statistics.median(passes(["ls", "-l", os.path.join(tmpfs, big)], args.repeats)), 3)
+        else:
+            results["ls_l_10k"] = "no directory of 10,000 entries in this studio"
+
+        results["daemon_peak_rss_mib"] = max(results["daemon_peak_rss_mib"],
+                                             round(mount.peak_rss_kib() / 1024, 1))
+        mount.stop()
+    finally:
+        for m in (mount, pt):
+            if m:
+                m.stop()
+        if sim:
+            sim.stop()
+        unmount(tmpfs)
+    results["read"] = read_bench(work, args.read_mib, args.repeats)
+    print(json.dumps(results, indent=2))
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def read_bench(work, mib, repeats):
+    """A 1 GiB component registered in hq, read through ftrackfs, directly,
+    and through passthrough_ll."""
+    import uuid
+    from simulator import EMPTY_STUDIO
+    out = {}
+    os.makedirs(os.path.join(work, "sim-read"), exist_ok=True)
+    sim = Simulator(data=EMPTY_STUDIO, workdir=os.path.join(work, "sim-read")).start()
+    mount = pt = None
+    try:
+        rows = sim.rows("select id, name from Location")
+        loc = {r["name"]: r["id"] for r in rows}
+        ids = {k: str(uuid.uuid4()) for k in ("p", "a", "v", "c", "cl")}
+        schema = sim.rows("select id from ProjectSchema")[0]["id"]
+        ops = [
+            {"action": "create", "entity_type": "Project", "entity_data": {
+                "__entity_type__": "Project", "id": ids["p"], "name": "bench", "full_name": "bench",
+                "project_schema_id": schema}},
+            {"action": "create", "entity_type": "Asset", "entity_data": {
+                "__entity_type__": "Asset", "id": ids["a"], "name": "plate", "context_id": ids["p"]}},
+            {"action": "create", "entity_type": "AssetVersion", "entity_data": {
+                "__entity_type__": "AssetVersion", "id": ids["v"], "asset_id": ids["a"], "version": 1}},
+            {"action": "create", "entity_type": "FileComponent", "entity_data": {
+                "__entity_type__": "FileComponent", "id": ids["c"], "name": "big", "file_type": ".bin",
+                "size": mib << 20, "version_id": ids["v"]}},
+            {"action": "create", "entity_type": "ComponentLocation", "entity_data": {
+                "__entity_type__": "ComponentLocation", "id": ids["cl"], "component_id": ids["c"],
+                "location_id": loc["ftrack.unmanaged"], "resource_identifier": "/storage/bench/big.bin"}},
+        ]
+        r = sim.api(ops)
+        if isinstance(r, dict):
+            raise RuntimeError("could not create the read-benchmark studio: %s" % r)
+        backing_dir = os.path.join(sim.storage, "hq", "bench")
+        os.makedirs(backing_dir, exist_ok=True)
+        backing = os.path.join(backing_dir, "big.bin")
+        sh(["dd", "if=/dev/urandom", "of=" + backing, "bs=1M", "count=%d" % mib, "status=none"])
+        mount = Mount(os.path.join(work, "fs-read"), sim).start()
+        via = os.path.join(mount.mnt, "projects", "bench", "plate", "v001", "big.bin")
+        dd = lambda p: ["dd", "if=" + p, "of=/dev/null", "bs=1M", "status=none"]
+        timed(dd(backing))                       # backing file in page cache
+        direct = statistics.median(passes(dd(backing), repeats))
+        first = timed(dd(via))
+        again = statistics.median(passes(dd(via), repeats))
+        pt = Passthrough(work, backing_dir).start()
+        pt_first = timed(dd(os.path.join(pt.mnt, "big.bin")))
+        pt.stop()
+        gib = mib / 1024
+        out = {
+            "mib": mib,
+            "direct_gib_s": round(gib / direct, 2),
+            "ftrackfs_first_gib_s": round(gib / first, 2),
+            "ftrackfs_repeat_gib_s": round(gib / again, 2),
+            "passthrough_first_gib_s": round(gib / pt_first, 2),
+            "first_vs_passthrough": round(pt_first / first, 2),
+            "repeat_vs_direct": round(direct / again, 2),
+        }
+    finally:
+        for m in (mount, pt):
+            if m:
+                m.stop()
+        sim.stop()
+    return out
+
+
+if __name__ == "__main__":
+    main()
