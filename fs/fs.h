@@ -46,15 +46,21 @@ enum fs_node {
 	FS_NODE_COMPONENT,	/* a FileComponent: a file */
 	FS_NODE_COMPONENT_DIR,	/* a sequence or container: a directory */
 	FS_NODE_MEMBER,		/* a member of a sequence/container: a file */
-	FS_NODE_LOCATION,	/* /locations/<L> */
+	FS_NODE_LOCATION,	/* /locations/<L>: fetched as a whole view */
+	FS_NODE_LDIR,		/* a project, context or asset in a location's view */
+	FS_NODE_LVERSION,	/* a version in a location's view */
+	FS_NODE_LCOMPONENT,	/* a file component in a location's view */
+	FS_NODE_LCOMPONENT_DIR,	/* a sequence/container in a location's view */
+	FS_NODE_LMEMBER,	/* a member in a location's view */
 };
 
-#define FS_BLOB_VERSION 1
+#define FS_BLOB_VERSION 2
 
 struct fs_blob {
 	uint8_t version;	/* FS_BLOB_VERSION */
 	uint8_t node;		/* enum fs_node */
 	uint8_t pad[2];
+	char loc_id[40];	/* location views: the view's location id, else "" */
 };
 
 /* Connection state shown in .ftrackfs/status. */

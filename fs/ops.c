@@ -48,11 +48,12 @@ static uint32_t dir_nlink(struct fs *fs, uint64_t ino, uint32_t node)
 
 	switch (node) {
 	case FS_NODE_COMPONENT_DIR:
-	case FS_NODE_LOCATION:
+	case FS_NODE_LCOMPONENT_DIR:
 		return 2;
 	case FS_NODE_CTL:
 		return 2;
 	case FS_NODE_VERSION:
+	case FS_NODE_LVERSION:
 		if (cache_readdir(fs->cache, ino, NULL, 0, &d) < 0)
 			return 1;
 		if (!(d->state.flags & CACHE_DIR_COMPLETE)) {
@@ -392,6 +393,8 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		break;
 	case FS_NODE_COMPONENT:
 	case FS_NODE_MEMBER:
+	case FS_NODE_LCOMPONENT:
+	case FS_NODE_LMEMBER:
 		r = open_component(fs, e);
 		if (r < 0) {
 			err = -r;
@@ -501,8 +504,36 @@ static int xattr_value(struct fs *fs, const struct cache_entry *e, const char *a
 			return -ENODATA;
 		return snprintf(buf, len, "%s", e->type);
 	}
+	if (!strcmp(attr, "state") && (node == FS_NODE_LCOMPONENT || node == FS_NODE_LMEMBER ||
+				       node == FS_NODE_LCOMPONENT_DIR)) {
+		struct cache_compstate *cs = malloc(sizeof(*cs));
+		struct fs_blob b;
+		int r;
+
+		if (!cs)
+			return -ENOMEM;
+		fs_blob_get(e, &b);
+		r = cache_compstate_get(fs->cache, e->ftrack_id, b.loc_id, cs);
+		if (r < 0) {
+			free(cs);
+			return -EIO;
+		}
+		/* listed by a path rule ([absolute]) without a row of its own: present */
+		if (r == 0)
+			r = snprintf(buf, len, "present");
+		else if (cs->state == CACHE_LOC_TRANSFERRING && cs->bytes_total)
+			r = snprintf(buf, len, "transferring %u%%",
+				     (unsigned)(cs->bytes_done * 100 / cs->bytes_total));
+		else if (cs->state == CACHE_LOC_FAILED)
+			r = snprintf(buf, len, "failed: %s", cs->reason);
+		else
+			r = snprintf(buf, len, "%s", state_name(cs->state));
+		free(cs);
+		return r < (int)len ? r : (int)len - 1;
+	}
 	if (!strcmp(attr, "locations") &&
-	    (node == FS_NODE_COMPONENT || node == FS_NODE_MEMBER || node == FS_NODE_COMPONENT_DIR)) {
+	    (node == FS_NODE_COMPONENT || node == FS_NODE_MEMBER || node == FS_NODE_COMPONENT_DIR ||
+	     node == FS_NODE_LCOMPONENT || node == FS_NODE_LMEMBER || node == FS_NODE_LCOMPONENT_DIR)) {
 		struct cache_compstate *st = NULL;
 		int n = cache_compstate_list(fs->cache, e->ftrack_id, &st);
 		size_t o = 0;
@@ -562,7 +593,7 @@ static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	static const char *const names[] = { "id", "type", "locations" };
+	static const char *const names[] = { "id", "type", "locations", "state" };
 	struct fs *fs = fs_of(req);
 	struct cache_entry *e;
 	char list[256], val[4096];

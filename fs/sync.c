@@ -22,6 +22,7 @@
 
 #include "fs.h"
 #include "names.h"
+#include "storage.h"
 #include "sync.h"
 #include "ftrackfs/ftrack.h"
 #include "ftrackfs/log.h"
@@ -96,6 +97,9 @@ void fs_blob_get(const struct cache_entry *e, struct fs_blob *ret)
 		if (ret->version != FS_BLOB_VERSION)
 			memset(ret, 0, sizeof(*ret));
 	}
+	/* the node type is also in attr.flags: survives an older blob layout */
+	if (!ret->node)
+		ret->node = (uint8_t)e->attr.flags;
 }
 
 static bool node_fetchable(uint8_t node)
@@ -107,6 +111,7 @@ static bool node_fetchable(uint8_t node)
 	case FS_NODE_CONTEXT:
 	case FS_NODE_ASSET:
 	case FS_NODE_VERSION:
+	case FS_NODE_LOCATION:
 		return true;
 	default:
 		return false;
@@ -431,10 +436,11 @@ static void enqueue(struct sync *s, uint8_t node, const uint64_t *inos, size_t n
 struct kids {
 	struct cache_child *v;
 	struct names_entry *names;
-	char (*keys)[64];
+	char (*keys)[96];
 	char (*ids)[FTRACK_ID_LEN + 8];
 	struct fs_blob *blobs;
 	size_t n, cap;
+	const char *view_loc;	/* location id written into every blob, or NULL */
 };
 
 static void kids_release(struct kids *k)
@@ -487,6 +493,8 @@ static int kids_add(struct kids *k, const char *keyprefix, const char *id, const
 	k->names[i].keep_ext = keep_ext;
 	k->blobs[i].version = FS_BLOB_VERSION;
 	k->blobs[i].node = node;
+	if (k->view_loc)
+		snprintf(k->blobs[i].loc_id, sizeof(k->blobs[i].loc_id), "%s", k->view_loc);
 	k->v[i].attr.kind = kind;
 	k->v[i].attr.mode = kind == CACHE_KIND_DIR ? 0555 : 0444;
 	k->v[i].attr.nlink = kind == CACHE_KIND_DIR ? 2 : 1;
@@ -915,6 +923,452 @@ static int fetch_locations(struct sync *s, struct dirinfo *d, size_t n, int64_t 
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* location views: locations/<L>/ holds the projects tree filtered to L */
+
+struct vnode {
+	char id[FTRACK_ID_LEN + 1];
+	char name[NAMES_BUF];		/* already the final base name */
+	char type[CACHE_TYPE_MAX + 1];
+	uint8_t node;
+	uint32_t kind;
+	uint64_t size;
+	int64_t mtime_ns;
+	long parent;			/* index, -1 for the view's root */
+	size_t first_child, n_children;	/* into the order array */
+};
+
+struct view {
+	struct vnode *v;
+	size_t n, cap;
+	long *slots;			/* hash of id -> index, -1 empty */
+	size_t n_slots;
+	const struct config *cfg;
+	const char *loc_id;
+	const char *loc_name;
+	struct cache_compstate *cs;	/* rows seen, stored after the query */
+	size_t n_cs, cap_cs;
+	int64_t now;
+};
+
+static size_t hash_str(const char *s)
+{
+	size_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static long view_find(struct view *w, const char *id)
+{
+	if (!w->n_slots)
+		return -1;
+	for (size_t h = hash_str(id) & (w->n_slots - 1);; h = (h + 1) & (w->n_slots - 1)) {
+		long i = w->slots[h];
+
+		if (i < 0)
+			return -1;
+		if (!strcmp(w->v[i].id, id))
+			return i;
+	}
+}
+
+static int view_rehash(struct view *w, size_t n_slots)
+{
+	long *sl = malloc(n_slots * sizeof(*sl));
+
+	if (!sl)
+		return -ENOMEM;
+	for (size_t i = 0; i < n_slots; i++)
+		sl[i] = -1;
+	for (size_t i = 0; i < w->n; i++) {
+		size_t h = hash_str(w->v[i].id) & (n_slots - 1);
+
+		while (sl[h] >= 0)
+			h = (h + 1) & (n_slots - 1);
+		sl[h] = (long)i;
+	}
+	free(w->slots);
+	w->slots = sl;
+	w->n_slots = n_slots;
+	return 0;
+}
+
+/* Add (or find) node @id under @parent. Returns its index or -errno. */
+static long view_add(struct view *w, long parent, const char *id, const char *name, const char *type,
+		     uint8_t node, uint32_t kind, uint64_t size, int64_t mtime_ns)
+{
+	long i;
+
+	if (!id || !ftrack_is_uuid(id))
+		return -EPROTO;
+	i = view_find(w, id);
+	if (i >= 0)
+		return i;
+	if ((w->n + 1) * 2 > w->n_slots && view_rehash(w, w->n_slots ? w->n_slots * 2 : 256) < 0)
+		return -ENOMEM;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 128;
+		struct vnode *v = realloc(w->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		w->v = v;
+		w->cap = cap;
+	}
+	i = (long)w->n++;
+	memset(&w->v[i], 0, sizeof(w->v[i]));
+	snprintf(w->v[i].id, sizeof(w->v[i].id), "%s", id);
+	names_sanitize(name, name ? strlen(name) : 0, w->v[i].name);
+	snprintf(w->v[i].type, sizeof(w->v[i].type), "%s", type ? type : "");
+	w->v[i].node = node;
+	w->v[i].kind = kind;
+	w->v[i].size = size;
+	w->v[i].mtime_ns = mtime_ns;
+	w->v[i].parent = parent;
+	{
+		size_t h = hash_str(id) & (w->n_slots - 1);
+
+		while (w->slots[h] >= 0)
+			h = (h + 1) & (w->n_slots - 1);
+		w->slots[h] = i;
+	}
+	return i;
+}
+
+/* The project/context chain and asset/version of a version relation at @rel. */
+static long view_add_version(struct view *w, const struct ftrack_entity *row, const char *rel)
+{
+	char path[128];
+	struct ftrack_entity link;
+	const char *vid = NULL, *aid = NULL, *aname = NULL;
+	int64_t version = 0, date = 0;
+	size_t n = 0;
+	long parent = -1;
+
+	snprintf(path, sizeof(path), "%s.link", rel);
+	if (ftrack_entity_list_len(row, path, &n) != 1 || n < 2)
+		return -EPROTO;
+	/* link: project, contexts..., and last the version itself (named after its asset) */
+	for (size_t i = 0; i + 1 < n; i++) {
+		const char *id = NULL, *name = NULL, *type = NULL;
+
+		if (ftrack_entity_list_at(row, path, i, &link) != 1 ||
+		    ftrack_entity_str(&link, "id", &id) != 1)
+			return -EPROTO;
+		ftrack_entity_str(&link, "name", &name);
+		ftrack_entity_str(&link, "type", &type);
+		parent = view_add(w, parent, id, name, type, FS_NODE_LDIR, CACHE_KIND_DIR, 0, 0);
+		if (parent < 0)
+			return parent;
+	}
+	snprintf(path, sizeof(path), "%s.id", rel);
+	ftrack_entity_str(row, path, &vid);
+	snprintf(path, sizeof(path), "%s.asset_id", rel);
+	ftrack_entity_str(row, path, &aid);
+	snprintf(path, sizeof(path), "%s.version", rel);
+	ftrack_entity_int(row, path, &version);
+	snprintf(path, sizeof(path), "%s.date", rel);
+	ftrack_entity_time(row, path, &date);
+	snprintf(path, sizeof(path), "%s.link", rel);
+	if (ftrack_entity_list_at(row, path, n - 1, &link) == 1)
+		ftrack_entity_str(&link, "name", &aname);
+	parent = view_add(w, parent, aid, aname, "Asset", FS_NODE_LDIR, CACHE_KIND_DIR, 0, 0);
+	if (parent < 0)
+		return parent;
+	{
+		char vname[NAMES_BUF];
+
+		names_version(version, vname);
+		return view_add(w, parent, vid, vname, "AssetVersion", FS_NODE_LVERSION, CACHE_KIND_DIR,
+				0, date);
+	}
+}
+
+static bool is_container_type(const char *t)
+{
+	return t && (!strcmp(t, "SequenceComponent") || !strcmp(t, "ContainerComponent"));
+}
+
+static int view_row(const struct ftrack_entity *row, void *ud)
+{
+	struct view *w = ud;
+	struct ftrack_entity comp, cont;
+	const char *ri = NULL, *cid = NULL, *name = NULL, *ft = NULL, *ctype, *contid = NULL;
+	int64_t size = 0;
+	long vidx, idx;
+
+	if (ftrack_entity_ref(row, "component", &comp) != 1)
+		return 0;
+	ftrack_entity_str(row, "resource_identifier", &ri);
+	if (w->cfg && ri) {
+		/* rows from other locations count when their path belongs to this one */
+		const char *lid = NULL;
+
+		ftrack_entity_str(row, "location_id", &lid);
+		if (lid && strcmp(lid, w->loc_id)) {
+			const struct config_location *owner = NULL;
+			char rel[1024];
+
+			if (ri[0] != '/' && !strchr(ri, ':') && ri[0] != '\\')
+				return 0;
+			if (storage_resolve(w->cfg, "", ri, &owner, rel, sizeof(rel)) < 0 || !owner ||
+			    strcmp(owner->name, w->loc_name))
+				return 0;
+		}
+	}
+	cid = ftrack_entity_id(&comp);
+	ctype = ftrack_entity_type(&comp);
+	{
+		const char *lid = NULL;
+
+		ftrack_entity_str(row, "location_id", &lid);
+		if (cid && lid) {
+			if (w->n_cs == w->cap_cs) {
+				size_t cap = w->cap_cs ? w->cap_cs * 2 : 64;
+				struct cache_compstate *v = realloc(w->cs, cap * sizeof(*v));
+
+				if (!v)
+					return -ENOMEM;
+				w->cs = v;
+				w->cap_cs = cap;
+			}
+			memset(&w->cs[w->n_cs], 0, sizeof(w->cs[w->n_cs]));
+			snprintf(w->cs[w->n_cs].component_id, sizeof(w->cs[0].component_id), "%s", cid);
+			snprintf(w->cs[w->n_cs].location_id, sizeof(w->cs[0].location_id), "%s", lid);
+			snprintf(w->cs[w->n_cs].resource_identifier, sizeof(w->cs[0].resource_identifier),
+				 "%s", ri ? ri : "");
+			w->cs[w->n_cs].state = CACHE_LOC_PRESENT;
+			w->cs[w->n_cs].time_ns = w->now;
+			w->n_cs++;
+		}
+	}
+	ftrack_entity_str(&comp, "name", &name);
+	ftrack_entity_str(&comp, "file_type", &ft);
+	ftrack_entity_int(&comp, "size", &size);
+	ftrack_entity_str(&comp, "container_id", &contid);
+	if (contid && ftrack_entity_ref(&comp, "container", &cont) == 1) {
+		const char *cname = NULL, *cft = NULL, *cttype = ftrack_entity_type(&cont);
+		char mname[NAMES_BUF];
+		int64_t date = 0;
+		long cidx;
+
+		vidx = view_add_version(w, row, "component.container.version");
+		if (vidx < 0)
+			return 0;
+		ftrack_entity_str(&cont, "name", &cname);
+		ftrack_entity_str(&cont, "file_type", &cft);
+		date = w->v[vidx].mtime_ns;
+		cidx = view_add(w, vidx, contid, cname, cttype, FS_NODE_LCOMPONENT_DIR, CACHE_KIND_DIR, 0,
+				date);
+		if (cidx < 0)
+			return cidx == -ENOMEM ? cidx : 0;
+		if (cttype && !strcmp(cttype, "SequenceComponent"))
+			names_sequence_member(cname, name, 0, ft && *ft ? ft : cft, mname);
+		else
+			names_component_file(name, ft && *ft ? ft : cft, mname);
+		idx = view_add(w, cidx, cid, mname, ctype, FS_NODE_LMEMBER, CACHE_KIND_FILE,
+			       size > 0 ? (uint64_t)size : 0, date);
+		if (idx >= 0) {
+			w->v[cidx].size += size > 0 ? (uint64_t)size : 0;
+			/* the member's raw frame name, padded later */
+			snprintf(w->v[idx].type, sizeof(w->v[idx].type), "%s", ctype ? ctype : "");
+		}
+		return idx == -ENOMEM ? -ENOMEM : 0;
+	}
+	vidx = view_add_version(w, row, "component.version");
+	if (vidx < 0)
+		return vidx == -ENOMEM ? vidx : 0;
+	if (is_container_type(ctype)) {
+		idx = view_add(w, vidx, cid, name, ctype, FS_NODE_LCOMPONENT_DIR, CACHE_KIND_DIR, 0,
+			       w->v[vidx].mtime_ns);
+	} else {
+		char fname[NAMES_BUF];
+
+		names_component_file(name, ft, fname);
+		idx = view_add(w, vidx, cid, fname, ctype, FS_NODE_LCOMPONENT, CACHE_KIND_FILE,
+			       size > 0 ? (uint64_t)size : 0, w->v[vidx].mtime_ns);
+	}
+	return idx == -ENOMEM ? -ENOMEM : 0;
+}
+
+#define VIEW_SELECT "select id, location_id, resource_identifier, component_id, " \
+	"component.name, component.file_type, component.size, component.container_id, " \
+	"component.version.version, component.version.asset_id, component.version.date, " \
+	"component.version.link, component.container.name, component.container.file_type, " \
+	"component.container.version.version, component.container.version.asset_id, " \
+	"component.container.version.date, component.container.version.link " \
+	"from ComponentLocation where location_id is "
+
+static int view_query(struct sync *s, struct view *w, const char *loc_id)
+{
+	struct ftrack_expr *e = NULL;
+	const char *text;
+	int r;
+
+	r = ftrack_expr_new(&e);
+	if (r < 0)
+		return r;
+	ftrack_expr_raw(e, VIEW_SELECT);
+	ftrack_expr_uuid(e, loc_id);
+	r = ftrack_expr_get(e, &text);
+	if (r == 0)
+		r = ftrack_query(s->fs->ftrack, text, 0, view_row, w);
+	ftrack_expr_free(e);
+	return r < 0 ? r : 0;
+}
+
+/* Pad sequence members' frame numbers: one query for the paddings. */
+static void view_pad_members(struct sync *s, struct view *w)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		struct vnode *m = &w->v[i];
+		struct cache_entry e;
+		uint64_t ino;
+		char key[96];
+
+		if (m->node != FS_NODE_LMEMBER)
+			continue;
+		/* the projects view already computed this member's name */
+		snprintf(key, sizeof(key), "m:%s", m->id);
+		if (cache_ino_lookup(s->fs->cache, key, &ino) == 1 && cache_get(s->fs->cache, ino, &e) == 1)
+			snprintf(m->name, sizeof(m->name), "%s", e.name);
+	}
+}
+
+static int apply_view(struct sync *s, struct dirinfo *root, struct view *w, int64_t started)
+{
+	size_t *order = NULL, *cnt = NULL;
+	struct kids k = { 0 };
+	int r = 0;
+
+	/* children lists by counting sort on parent (root = index w->n) */
+	cnt = calloc(w->n + 2, sizeof(*cnt));
+	order = calloc(w->n ? w->n : 1, sizeof(*order));
+	if (!cnt || !order) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < w->n; i++)
+		cnt[(w->v[i].parent < 0 ? w->n : (size_t)w->v[i].parent) + 1]++;
+	for (size_t i = 1; i < w->n + 2; i++)
+		cnt[i] += cnt[i - 1];
+	for (size_t i = 0; i < w->n; i++) {
+		size_t p = w->v[i].parent < 0 ? w->n : (size_t)w->v[i].parent;
+
+		order[cnt[p]++] = i;
+	}
+	/* now cnt[p] is the end of p's range; its start is cnt[p-1] (0 for p=0) */
+	for (long d = -1; d < (long)w->n; d++) {
+		size_t p = d < 0 ? w->n : (size_t)d;
+		size_t start = p == 0 ? 0 : cnt[p - 1], end = cnt[p];
+		struct cache_dirstate ds;
+		uint64_t dino;
+		char key[96];
+
+		if (d >= 0 && w->v[d].kind != CACHE_KIND_DIR)
+			continue;
+		if (d < 0) {
+			dino = root->ino;
+		} else {
+			snprintf(key, sizeof(key), "l:%s:%s", w->loc_id, w->v[d].id);
+			if (cache_ino_lookup(s->fs->cache, key, &dino) != 1)
+				continue;	/* its parent's apply failed */
+		}
+		if (cache_dir_state(s->fs->cache, dino, &ds) < 0)
+			continue;
+		memset(&k, 0, sizeof(k));
+		k.view_loc = w->loc_id;
+		{
+			char prefix[64];
+
+			snprintf(prefix, sizeof(prefix), "l:%s:", w->loc_id);
+			for (size_t j = start; j < end && r >= 0; j++) {
+				const struct vnode *c = &w->v[order[j]];
+
+				r = kids_add(&k, prefix, c->id, c->name, c->type, c->node, c->kind, c->size,
+					     c->mtime_ns, c->kind == CACHE_KIND_FILE);
+			}
+		}
+		if (r >= 0) {
+			int rr = apply(s, dino, ds.generation, !(ds.flags & CACHE_DIR_COMPLETE), started, &k);
+
+			if (d < 0)
+				root->result = rr;
+		}
+		kids_release(&k);
+		if (r < 0)
+			break;
+	}
+out:
+	free(cnt);
+	free(order);
+	return r;
+}
+
+static int fetch_location_views(struct sync *s, struct dirinfo *d, size_t n, int64_t started)
+{
+	static const char unmanaged[] = "cb268ecc-8809-11e3-a7e2-20c9d081909b";
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct view w = { 0 };
+		char name[256] = "";
+		char key[CACHE_KV_KEY_MAX + 1];
+		size_t len = 0;
+		bool absolute = false;
+
+		w.loc_id = d[i].id;
+		w.now = started;
+		snprintf(key, sizeof(key), "locname:%s", d[i].id);
+		if (cache_kv_get(s->fs->cache, key, name, sizeof(name) - 1, &len) == 1)
+			name[len] = '\0';
+		w.loc_name = name;
+		w.cfg = s->fs->cfg;
+		for (size_t a = 0; a < s->fs->cfg->n_absolutes; a++)
+			absolute |= !strcmp(s->fs->cfg->absolutes[a].location, name);
+		r = view_query(s, &w, d[i].id);
+		if (r >= 0 && absolute)
+			r = view_query(s, &w, unmanaged);
+		if (r < 0) {
+			note_error(s, r, "listing a location's components");
+			d[i].result = r;
+		} else {
+			/* keep states others set (queued, transferring): only add PRESENT rows */
+			for (size_t c = 0; c < w.n_cs; c++) {
+				struct cache_compstate *old = malloc(sizeof(*old));
+
+				if (old && cache_compstate_get(s->fs->cache, w.cs[c].component_id,
+							       w.cs[c].location_id, old) == 1 &&
+				    old->state != CACHE_LOC_PRESENT && old->state != CACHE_LOC_ABSENT)
+					w.cs[c].state = 0xff;	/* skip */
+				free(old);
+			}
+			{
+				size_t k = 0;
+
+				for (size_t c = 0; c < w.n_cs; c++)
+					if (w.cs[c].state != 0xff)
+						w.cs[k++] = w.cs[c];
+				if (k)
+					cache_compstate_put(s->fs->cache, w.cs, k);
+			}
+			view_pad_members(s, &w);
+			d[i].result = 0;
+			r = apply_view(s, &d[i], &w, started);
+			if (r < 0)
+				d[i].result = r;
+		}
+		free(w.v);
+		free(w.slots);
+		free(w.cs);
+		if (r < 0 && r != -ENOMEM)
+			break;
+	}
+	return r < 0 ? r : 0;
+}
+
 /*
  * Queue the fetchable child directories of @d that are not fresh as one
  * prefetch job per node group, to go on @depth more levels.
@@ -1014,6 +1468,9 @@ static void run_job(struct sync *s, struct job *j)
 		case FS_NODE_VERSION:
 			r = fetch_components(s, d, n, started);
 			break;
+		case FS_NODE_LOCATION:
+			r = fetch_location_views(s, d, n, started);
+			break;
 		default:
 			r = -EINVAL;
 		}
@@ -1080,6 +1537,16 @@ int sync_ensure_dir(struct sync *s, uint64_t ino)
 	if (r <= 0)
 		return r < 0 ? r : -ENOENT;
 	fs_blob_get(&e, &b);
+	if (b.node >= FS_NODE_LDIR && b.node <= FS_NODE_LMEMBER && b.loc_id[0]) {
+		/* inside a location's view: the view is refreshed as a whole */
+		char key[64];
+		uint64_t root;
+
+		snprintf(key, sizeof(key), "L:%s", b.loc_id);
+		if (cache_ino_lookup(s->fs->cache, key, &root) == 1 && root != ino)
+			return sync_ensure_dir(s, root);
+		return 0;
+	}
 	if (!node_fetchable(b.node))
 		return 0;
 	r = cache_dir_state(s->fs->cache, ino, &ds);
