@@ -79,6 +79,7 @@ try:
     print("first job after:       %.2f s (quiet period 2 s included)" % t_job)
     print("all registered after:  %.2f s" % t_done)
     print("accsyn jobs created:   %d (%d tasks)" % (len(jobs), sum(len(j["request"]["tasks"]) for j in jobs)))
+    print("accsyn job ran:        %s -> %s (simulated transfer)" % (jobs[0].get("created"), jobs[0].get("finished")))
     print("intents done:          %d / %d" % (st["stats"]["done"], n))
     print("ComponentLocations:    %d at maria@acmevfx.com" % len(cls))
     print("requests:              ftrack %d, accsyn %d" % (reqs.get("ftrack", 0), reqs.get("accsyn", 0)))
