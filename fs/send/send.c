@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "ftrackfs/log.h"
+#include "ftrackfs/remote.h"
 #include "ftrackfs/util.h"
 #include "send.h"
 
@@ -47,6 +48,7 @@ struct send {
 	unsigned backoff_ms;
 	char marked[256];	/* the condition last written into compstates */
 	bool reconciled;
+	int64_t pruned_ns;
 	bool err_set, err_is_accsyn;	/* the service the current error came from */
 
 	/* under lock */
@@ -174,6 +176,7 @@ static void *worker(void *arg)
 		}
 		pthread_mutex_unlock(&s->lock);
 	}
+	remote_thread_cleanup();
 	return NULL;
 }
 
@@ -1548,6 +1551,25 @@ static void reconcile(struct send *s)
 	free(v);
 }
 
+/* Forget DONE intents after a while; their jobs stay in the cache. */
+#define PRUNE_AFTER_NS (600LL * 1000000000LL)
+#define PRUNE_EVERY_NS (30LL * 1000000000LL)
+
+static void prune(struct send *s, int64_t now)
+{
+	struct cache_outbox *v = NULL;
+	int n;
+
+	if (now - s->pruned_ns < PRUNE_EVERY_NS)
+		return;
+	s->pruned_ns = now;
+	n = cache_outbox_list(s->o.cache, CACHE_OUTBOX_DONE, &v);
+	for (int i = 0; i < n; i++)
+		if (now - v[i].updated_ns > PRUNE_AFTER_NS)
+			cache_outbox_delete(s->o.cache, v[i].id);
+	free(v);
+}
+
 int send_step(struct send *s, bool flush, int64_t now)
 {
 	int64_t next;
@@ -1559,6 +1581,7 @@ int send_step(struct send *s, bool flush, int64_t now)
 		reconcile(s);
 		s->reconciled = true;
 	}
+	prune(s, now);
 	r = send_collect(s, flush, now);
 	if (r < 0)
 		return r;
