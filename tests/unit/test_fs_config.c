@@ -173,6 +173,51 @@ static void test_load_file(void **state)
 	rmdir(dir);
 }
 
+/* fs/examples/demo.conf, as scripts/demo.sh fills it in, is valid */
+static void test_example_config(void **state)
+{
+	const char *src = getenv("FTRACKFS_SOURCE_ROOT");
+	char path[1024], *text, *out, *at;
+	struct config *cfg = NULL;
+	const struct config_location *l;
+	FILE *f;
+	long n;
+
+	(void)state;
+	if (!src)
+		skip();
+	snprintf(path, sizeof(path), "%s/fs/examples/demo.conf", src);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	text = calloc(1, (size_t)n + 1);
+	out = calloc(1, (size_t)n * 4 + 64);
+	assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	/* replace every @STORAGE@ */
+	for (char *p = text; (at = strstr(p, "@STORAGE@")); p = at + 9) {
+		strncat(out, p, (size_t)(at - p));
+		strcat(out, "/srv/demo/storage");
+		if (!strstr(at + 9, "@STORAGE@")) {
+			strcat(out, at + 9);
+			break;
+		}
+	}
+	assert_int_equal(config_parse_string(out, path, &cfg), 0);
+	l = config_location(cfg, "hq");
+	assert_non_null(l);
+	assert_true(l->is_local);
+	assert_string_equal(l->root, "/srv/demo/storage/hq");
+	assert_non_null(config_location(cfg, "lisa@vendor.com"));
+	assert_int_equal(cfg->n_pathmaps, 2);
+	assert_int_equal(cfg->n_absolutes, 1);
+	config_free(cfg);
+	free(text);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +225,7 @@ int main(void)
 		cmocka_unit_test(test_parse_full),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_example_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
