@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,7 +361,8 @@ int main(int argc, char **argv)
 		fuse_loop_cfg_set_max_threads(lc, opts.max_threads ? opts.max_threads : 10);
 		ret = fuse_session_loop_mt(fs.se, lc);
 	}
-	ret = ret == 0 ? 0 : 1;
+	/* a signal (SIGINT, SIGTERM, SIGHUP) is a requested, clean unmount */
+	ret = ret == 0 || ret == SIGINT || ret == SIGTERM || ret == SIGHUP ? 0 : 1;
 	log_info(MOD, "unmounting %s", fs.mountpoint);
 out:
 	if (fs.sync) {

@@ -229,3 +229,27 @@ def test_data_equal_after_remount(sim, mount_factory, tmp_path):
     cid = os.getxattr(f.replace(m.path, m2.path), "user.ftrack.id").decode()
     src = local_copy(DEMO_DATA, sim.storage, cid)
     assert open(src, "rb").read() == data
+
+
+def test_first_fetch_timeout(sim, mount_factory):
+    sim.set_faults(latency_ms=3000, side="ftrack")
+    m = mount_factory(sim, first_fetch_timeout=1)
+    t0 = time.time()
+    with pytest.raises(OSError) as ei:
+        os.listdir(m.p("projects"))
+    assert ei.value.errno == errno.ETIMEDOUT
+    assert time.time() - t0 < 2.5
+    assert "took longer than 1s" in m.log()
+    sim.set_faults()
+    # the fetch went on in the background: the listing arrives
+    m.wait_for(lambda: "theproject" in os.listdir(m.p("projects")), timeout=20, what="projects")
+
+
+def test_sigterm_unmounts_cleanly(sim, mount_factory):
+    import signal
+    m = mount_factory(sim)
+    os.listdir(m.p("projects"))
+    m.proc.send_signal(signal.SIGTERM)
+    assert m.proc.wait(10) == 0
+    assert not os.path.ismount(m.path)
+    assert "unmounting" in m.log()
