@@ -201,6 +201,8 @@ void send_stop(struct send *s)
 {
 	bool join;
 
+	if (!s)
+		return;
 	pthread_mutex_lock(&s->lock);
 	join = s->running;
 	s->stopping = true;

@@ -131,15 +131,47 @@ out:
 	return r;
 }
 
-/* The projects/ directory that view directory @e mirrors. */
+static int view_path(struct sendfs *sf, uint64_t ino, char *out, size_t len);
+
+/*
+ * The projects/ directory that view directory @e mirrors: by key when
+ * projects/ has been listed that far, else by walking projects/ with the
+ * view's names (the trees are named alike), listing each level as needed.
+ */
 static int twin_dir(struct sendfs *sf, const struct cache_entry *e, uint64_t *ret)
 {
 	char key[CACHE_KEY_MAX + 1];
+	char *path, *save = NULL, *part;
+	struct cache_entry *c;
+	uint64_t dir;
+	int r;
 
-	if (node_of(e) == FS_NODE_LOCATION)
-		return cache_ino_lookup(sf->fs->cache, "v:projects", ret) == 1 ? 0 : -ENOENT;
+	if (cache_ino_lookup(sf->fs->cache, "v:projects", &dir) != 1)
+		return -ENOENT;
+	if (node_of(e) == FS_NODE_LOCATION) {
+		*ret = dir;
+		return 0;
+	}
 	twin_key(e->type, e->ftrack_id, key, sizeof(key));
-	return cache_ino_lookup(sf->fs->cache, key, ret) == 1 ? 0 : -ENOENT;
+	if (cache_ino_lookup(sf->fs->cache, key, ret) == 1)
+		return 0;
+	path = malloc(PATH_BUF);
+	c = malloc(sizeof(*c));
+	r = path && c ? view_path(sf, e->ino, path, PATH_BUF) : -ENOMEM;
+	for (part = r == 0 ? strtok_r(path, "/", &save) : NULL; part && r == 0;
+	     part = strtok_r(NULL, "/", &save)) {
+		if (sf->fs->sync)
+			r = sync_ensure_dir(sf->fs->sync, dir);
+		if (r == 0)
+			r = cache_lookup_entry(sf->fs->cache, dir, part, c) == 1 ? 0 : -EINVAL;
+		if (r == 0)
+			dir = c->ino;
+	}
+	free(path);
+	free(c);
+	if (r == 0)
+		*ret = dir;
+	return r;
 }
 
 /* The twin of @name in view directory @parent (fetching its listing if needed). */

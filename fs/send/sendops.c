@@ -45,9 +45,15 @@ struct send_fh {
 	bool sent;		/* committed by copy_file_range already */
 };
 
-/* One mount per process: the session's sendfs. */
+/* One mount per process: its sendfs, attached once the cache is open
+ * (after daemonize); until then location folders are read-only. */
 static struct sendfs *g_sf;
 static struct fuse_lowlevel_ops g_base;	/* ops.c's handlers */
+
+static struct sendfs *sf_get(void)
+{
+	return __atomic_load_n(&g_sf, __ATOMIC_ACQUIRE);
+}
 
 static struct fs *fs_of(fuse_req_t req)
 {
@@ -87,8 +93,13 @@ static void so_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct fuse_entry_param e;
 	int r;
 
+	if (!sf_get()) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+
 	(void)mode;
-	r = ce ? sendfs_mkdir(g_sf, parent, name, ce) : -ENOMEM;
+	r = ce ? sendfs_mkdir(sf_get(), parent, name, ce) : -ENOMEM;
 	if (r == -ENOENT)
 		r = -EROFS;	/* not a location view */
 	if (r < 0) {
@@ -109,8 +120,13 @@ static void so_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	bool is_temp = false;
 	int r;
 
+	if (!sf_get()) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+
 	(void)mode;
-	r = ce && fh ? sendfs_create(g_sf, parent, name, ce, &is_temp) : -ENOMEM;
+	r = ce && fh ? sendfs_create(sf_get(), parent, name, ce, &is_temp) : -ENOMEM;
 	if (r == -ENOENT)
 		r = -EROFS;
 	if (r < 0) {
@@ -135,7 +151,7 @@ static void so_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct send_fh *fh;
 	bool is_view;
 
-	if ((fi->flags & O_ACCMODE) == O_RDONLY) {
+	if ((fi->flags & O_ACCMODE) == O_RDONLY || !sf_get()) {
 		g_base.open(req, ino, fi);
 		return;
 	}
@@ -145,7 +161,7 @@ static void so_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	is_view = cache_get(fs_of(req)->cache, ino, ce) == 1 && sendfs_is_view_node(ce->attr.flags) &&
-		  ce->attr.kind == CACHE_KIND_FILE && sendfs_view_of(g_sf, ce->parent, NULL, loc) == 1;
+		  ce->attr.kind == CACHE_KIND_FILE && sendfs_view_of(sf_get(), ce->parent, NULL, loc) == 1;
 	if (!is_view) {
 		free(ce);
 		fuse_reply_err(req, EROFS);
@@ -196,9 +212,9 @@ static void so_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	if (fh) {
 		if (fh->is_temp)
-			sendfs_wrote(g_sf, ino, fh->written);
+			sendfs_wrote(sf_get(), ino, fh->written);
 		else if (!fh->sent)
-			sendfs_release(g_sf, ino, fh->written);
+			sendfs_release(sf_get(), ino, fh->written);
 		free(fh);
 	}
 	fuse_reply_err(req, 0);
@@ -223,6 +239,11 @@ static void so_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	struct send_fh *fh = fi_out ? (struct send_fh *)(uintptr_t)fi_out->fh : NULL;
 	int64_t r;
 
+	if (!sf_get()) {
+		fuse_reply_err(req, EXDEV);
+		return;
+	}
+
 	(void)fi_in; (void)off_out; (void)flags;
 	if (!is_ours(fi_out) || !fh) {
 		fuse_reply_err(req, EXDEV);
@@ -232,7 +253,7 @@ static void so_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_write(req, 0);	/* the whole component went at once */
 		return;
 	}
-	r = sendfs_copy(g_sf, ino_in, ino_out);
+	r = sendfs_copy(sf_get(), ino_in, ino_out);
 	if (r < 0) {
 		fuse_reply_err(req, (int)-r);
 		return;
@@ -258,10 +279,10 @@ static void so_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	r = cache_get(fs_of(req)->cache, ino, ce);
+	r = sf_get() ? cache_get(fs_of(req)->cache, ino, ce) : 0;
 	if (r != 1 || !sendfs_is_view_node(ce->attr.flags) ||
 	    (ce->attr.flags == FS_NODE_LOCATION ? false :
-	     sendfs_view_of(g_sf, ce->parent, NULL, loc) != 1)) {
+	     sendfs_view_of(sf_get(), ce->parent, NULL, loc) != 1)) {
 		free(ce);
 		g_base.setattr(req, ino, attr, to_set, fi);	/* EROFS */
 		return;
@@ -270,7 +291,7 @@ static void so_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		clock_gettime(CLOCK_REALTIME, &attr->st_mtim);
 		to_set |= FUSE_SET_ATTR_MTIME;
 	}
-	r = sendfs_setattr(g_sf, ino, attr, (to_set & FUSE_SET_ATTR_MTIME) != 0,
+	r = sendfs_setattr(sf_get(), ino, attr, (to_set & FUSE_SET_ATTR_MTIME) != 0,
 			   (to_set & FUSE_SET_ATTR_SIZE) != 0, &a);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
@@ -287,11 +308,16 @@ static void so_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	char loc[CACHE_ID_MAX + 1];
 	int r;
 
-	if (sendfs_view_of(g_sf, parent, NULL, loc) != 1) {
+	if (!sf_get()) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	r = sendfs_unlink(g_sf, parent, name);
+
+	if (sendfs_view_of(sf_get(), parent, NULL, loc) != 1) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	r = sendfs_unlink(sf_get(), parent, name);
 	fuse_reply_err(req, r < 0 ? -r : 0);
 }
 
@@ -301,16 +327,21 @@ static void so_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	char loc[CACHE_ID_MAX + 1];
 	int r;
 
+	if (!sf_get()) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+
 	if (flags & ~(unsigned)RENAME_NOREPLACE) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (sendfs_view_of(g_sf, newparent, NULL, loc) != 1) {
+	if (sendfs_view_of(sf_get(), newparent, NULL, loc) != 1) {
 		/* into projects/ or the root: read-only; out of a view: a copy */
-		fuse_reply_err(req, sendfs_view_of(g_sf, parent, NULL, loc) == 1 ? EXDEV : EROFS);
+		fuse_reply_err(req, sendfs_view_of(sf_get(), parent, NULL, loc) == 1 ? EXDEV : EROFS);
 		return;
 	}
-	r = sendfs_rename(g_sf, parent, name, newparent, newname);
+	r = sendfs_rename(sf_get(), parent, name, newparent, newname);
 	fuse_reply_err(req, r < 0 ? -r : 0);
 }
 
@@ -324,6 +355,11 @@ static void so_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	char loc[CACHE_ID_MAX + 1];
 	int r;
 
+	if (!sf_get()) {
+		fuse_reply_err(req, EAGAIN);
+		return;
+	}
+
 	(void)flags;
 	if (!strcmp(name, SEND_XATTR)) {
 		char *v = strndup(value, size);
@@ -334,19 +370,19 @@ static void so_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 		}
 		while (size && (v[size - 1] == '\n' || v[size - 1] == ' '))
 			v[--size] = '\0';
-		r = sendfs_send_xattr(g_sf, ino, v);
+		r = sendfs_send_xattr(sf_get(), ino, v);
 		free(v);
 		fuse_reply_err(req, r < 0 ? -r : 0);
 		return;
 	}
 	if (!strcmp(name, RETRY_XATTR)) {
-		r = sendfs_retry_xattr(g_sf, ino);
+		r = sendfs_retry_xattr(sf_get(), ino);
 		fuse_reply_err(req, r < 0 ? -r : 0);
 		return;
 	}
 	ce = malloc(sizeof(*ce));
 	r = ce && cache_get(fs_of(req)->cache, ino, ce) == 1 && sendfs_is_view_node(ce->attr.flags) &&
-	    (ce->attr.flags == FS_NODE_LOCATION || sendfs_view_of(g_sf, ce->parent, NULL, loc) == 1);
+	    (ce->attr.flags == FS_NODE_LOCATION || sendfs_view_of(sf_get(), ce->parent, NULL, loc) == 1);
 	free(ce);
 	/* cp -a and GIO copy user.* attributes: accept and forget them */
 	fuse_reply_err(req, r && !strncmp(name, "user.", 5) ? 0 : EOPNOTSUPP);
@@ -358,9 +394,13 @@ static void so_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	fuse_reply_err(req, strncmp(name, "user.", 5) ? EOPNOTSUPP : ENODATA);
 }
 
-void sendops_fill(struct fuse_lowlevel_ops *ops, struct sendfs *sf)
+void sendops_attach(struct sendfs *sf)
 {
-	g_sf = sf;
+	__atomic_store_n(&g_sf, sf, __ATOMIC_RELEASE);
+}
+
+void sendops_fill(struct fuse_lowlevel_ops *ops)
+{
 	g_base = *ops;
 	ops->mkdir = so_mkdir;
 	ops->create = so_create;

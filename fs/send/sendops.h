@@ -11,8 +11,12 @@ struct sendfs;
 /*
  * sendops_fill() - install the write handlers over @ops (filled by
  * fs_ops_fill() first; its read handlers are kept and called for what is
- * not a location view). @sf serves the one mount of this process.
+ * not a location view).
  */
-void sendops_fill(struct fuse_lowlevel_ops *ops, struct sendfs *sf);
+void sendops_fill(struct fuse_lowlevel_ops *ops);
+
+/* sendops_attach() - the sendfs serving this process's one mount (NULL
+ * detaches: writes answer EROFS). */
+void sendops_attach(struct sendfs *sf);
 
 #endif /* FTRACKFS_FS_SENDOPS_H */
