@@ -3,11 +3,11 @@
  * json_i.h - private to remote/: validated cJSON parsing and typed field
  * extraction. cJSON values never leave remote/.
  *
- * Every reply goes through json_parse(), which first scans the raw bytes
- * once (strict UTF-8, nesting depth, no NUL and no \u0000 escape) and then
- * lets cJSON parse them, requiring that the whole buffer is consumed.
- * Anything wrong is -EPROTO (-ENOMEM when cJSON runs out of memory is not
- * distinguishable from a parse error by cJSON, so it is -EPROTO too).
+ * Every reply goes through json_parse() or json_doc_parse(): one strict
+ * RFC 8259 pass (strict UTF-8, nesting depth <= JSON_MAX_DEPTH, no NUL, no
+ * \u0000 escape, no raw control characters in strings, the whole buffer one
+ * value plus whitespace) that builds ordinary cJSON nodes. Anything wrong is
+ * -EPROTO.
  */
 #ifndef FTRACKFS_REMOTE_JSON_I_H
 #define FTRACKFS_REMOTE_JSON_I_H
@@ -31,8 +31,34 @@ int json_validate_utf8(const char *s, size_t len);
  */
 int json_prescan(const char *s, size_t len, unsigned max_depth);
 
-/* Parse @len bytes (no NUL needed). 0 and *ret (caller cJSON_Delete()s it) or -EPROTO. */
+/*
+ * json_parse() - parse @len bytes (no NUL needed) into a tree of separately
+ * allocated nodes. 0 and *ret (caller cJSON_Delete()s it), or -EPROTO (also
+ * when out of memory). For small replies and trees that get edited.
+ */
 int json_parse(const char *s, size_t len, cJSON **ret);
+
+/*
+ * struct json_doc - a parsed reply whose nodes and strings all live in one
+ * arena owned by the document (one allocation per ~MiB instead of one per
+ * node, freed in one go).
+ * @note The tree is read-only: identical keys and short strings are shared
+ * between nodes. Never cJSON_Delete() any of its nodes, and never move them
+ * into another tree; detaching is allowed (the memory stays with the doc).
+ * Every pointer into it lives until json_doc_free().
+ */
+struct json_doc;
+
+/*
+ * json_doc_parse() - the same checks as json_parse(). 0 and *ret_doc (caller
+ * json_doc_free()s it), -EPROTO for bad input, -ENOMEM. Safe from any thread
+ * (no shared state).
+ */
+int json_doc_parse(const char *s, size_t len, struct json_doc **ret_doc);
+/* The root value (never NULL for a parsed doc); borrowed from @d. */
+cJSON *json_doc_root(const struct json_doc *d);
+/* Release @d and every node and string of it. Accepts NULL. */
+void json_doc_free(struct json_doc *d);
 
 /*
  * Typed getters on object members: 1 and the value, 0 when the key is

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of remote/json.c: validated parsing against hostile input. */
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -216,6 +217,114 @@ static void test_time(void **state)
 	assert_string_equal(buf, "2022-10-10T10:12:09");
 }
 
+/* Both parsers, and the arena one against cJSON's own tree of the same text. */
+static int parse_doc(const char *s)
+{
+	struct json_doc *doc = NULL;
+	int r = json_doc_parse(s, strlen(s), &doc);
+
+	if (r == 0) {
+		cJSON *ref = cJSON_Parse(s);
+
+		assert_non_null(ref);
+		assert_true(cJSON_Compare(json_doc_root(doc), ref, true));
+		cJSON_Delete(ref);
+	}
+	json_doc_free(doc);
+	assert_int_equal(parse(s), r);	/* both modes agree */
+	return r;
+}
+
+static void test_doc(void **state)
+{
+	static const char s[] =
+		"[{\"__entity_type__\":\"User\",\"id\":\"a\",\"n\":-0,\"f\":1.25e2,\"t\":true,\"z\":false,"
+		"\"x\":null,\"e\":\"tab\\there \\\"q\\\" \\\\ \\/ \\u00e9 \\ud83c\\udfac\",\"u\":\"caf\xc3\xa9\"},"
+		"{\"__entity_type__\":\"User\",\"id\":\"a\",\"deep\":[[],{},[{\"k\":[1,2,3]}]]}]";
+	struct json_doc *doc = NULL;
+	const cJSON *a, *b;
+	const char *v;
+
+	(void)state;
+	assert_int_equal(parse_doc(s), 0);
+	assert_int_equal(json_doc_parse(s, strlen(s), &doc), 0);
+	a = cJSON_GetArrayItem(json_doc_root(doc), 0);
+	b = cJSON_GetArrayItem(json_doc_root(doc), 1);
+	assert_int_equal(json_get_str(a, "e", &v), 1);
+	assert_string_equal(v, "tab\there \"q\" \\ / \xc3\xa9 \xf0\x9f\x8e\xac");
+	/* keys and short strings are shared within a document */
+	assert_ptr_equal(a->child->string, b->child->string);
+	assert_ptr_equal(cJSON_GetObjectItem(a, "id")->valuestring,
+			 cJSON_GetObjectItem(b, "id")->valuestring);
+	/* cJSON's list invariant: the head's prev is the tail (cJSON_Detach* rely on it) */
+	assert_ptr_equal(json_doc_root(doc)->child->prev, b);
+	assert_ptr_equal(cJSON_DetachItemFromArray(json_doc_root(doc), 0), a);
+	assert_int_equal(cJSON_GetArraySize(json_doc_root(doc)), 1);
+	json_doc_free(doc);
+	json_doc_free(NULL);
+
+	/* what cJSON let through and RFC 8259 does not */
+	assert_int_equal(parse_doc("[\"raw\ttab\"]"), -EPROTO);
+	assert_int_equal(parse_doc("[\"raw\nnewline\"]"), -EPROTO);
+	assert_int_equal(parse_doc("\x01[1]"), -EPROTO);
+	assert_int_equal(parse_doc("[01]"), -EPROTO);
+	assert_int_equal(parse_doc("[1.]"), -EPROTO);
+	assert_int_equal(parse_doc("[-]"), -EPROTO);
+	assert_int_equal(parse_doc("[.5]"), -EPROTO);
+	assert_int_equal(parse_doc("[1,]"), -EPROTO);
+	assert_int_equal(parse_doc("{\"a\":1,}"), -EPROTO);
+	assert_int_equal(parse_doc("{\"a\" 1}"), -EPROTO);
+	assert_int_equal(parse_doc("[tru]"), -EPROTO);
+	assert_int_equal(parse_doc("[\"\\x\"]"), -EPROTO);
+	assert_int_equal(parse_doc("[\"\\u12\"]"), -EPROTO);
+	assert_int_equal(parse_doc("[\"\\udc00\"]"), -EPROTO);	/* lone low surrogate */
+	assert_int_equal(parse_doc("[\"\\ud800\\u0041\"]"), -EPROTO);
+	/* inf, as cJSON has it (cJSON_Compare() cannot compare inf); the getters refuse it */
+	assert_int_equal(json_doc_parse("[1e999]", 7, &doc), 0);
+	assert_true(isinf(json_doc_root(doc)->child->valuedouble));
+	json_doc_free(doc);
+	assert_int_equal(parse_doc("[123456789012345678901234567890,-1.5E-3,0.0,1e+2]"), 0);
+	/* numbers past 63 characters: cJSON's limit, kept */
+	assert_int_equal(parse_doc("[1.000000000000000000000000000000000000000000000000000000000000000001]"),
+			 -EPROTO);
+	assert_int_equal(parse_doc(" \r\n\t[ ] \n"), 0);
+	assert_int_equal(json_doc_parse("", 0, &doc), -EPROTO);
+	assert_int_equal(json_doc_parse("[1]", 2, &doc), -EPROTO);
+}
+
+/* A large document spans several arena chunks (and the huge-page path). */
+static void test_doc_large(void **state)
+{
+	size_t n = 200000, len = 0, cap = n * 64 + 16;
+	char *s = malloc(cap);
+	struct json_doc *doc = NULL;
+	const cJSON *c;
+	size_t i = 0;
+
+	(void)state;
+	s[len++] = '[';
+	for (size_t k = 0; k < n; k++)
+		len += (size_t)snprintf(s + len, cap - len, "%s{\"id\":\"row-%zu\",\"v\":%zu}",
+					k ? "," : "", k, k);
+	s[len++] = ']';
+	assert_int_equal(json_doc_parse(s, len, &doc), 0);
+	cJSON_ArrayForEach(c, json_doc_root(doc)) {
+		char want[32];
+		const char *id;
+		int64_t v;
+
+		snprintf(want, sizeof(want), "row-%zu", i);
+		assert_int_equal(json_get_str(c, "id", &id), 1);
+		assert_string_equal(id, want);
+		assert_int_equal(json_get_int(c, "v", &v), 1);
+		assert_true(v == (int64_t)i);
+		i++;
+	}
+	assert_true(i == n);
+	json_doc_free(doc);
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -226,6 +335,8 @@ int main(void)
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_wrong_types),
 		cmocka_unit_test(test_time),
+		cmocka_unit_test(test_doc),
+		cmocka_unit_test(test_doc_large),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
