@@ -55,7 +55,8 @@ struct ftrack_batch {
 	enum op_kind *kinds;
 	size_t n, cap;
 	bool sent;
-	cJSON *reply;		/* the results array, one per op */
+	struct json_doc *doc;	/* the reply; owns every node below */
+	cJSON *reply;		/* the results array, one per op (borrowed from doc) */
 	struct graph graph;
 };
 
@@ -102,14 +103,17 @@ int ftrack_last_error(struct ftrack *f, char *buf, size_t len)
 }
 
 int ftrack_decode_reply(const char *body, size_t len, long status, size_t n_ops,
-			cJSON **ret_root, char *err, size_t errlen)
+			struct json_doc **ret_doc, char *err, size_t errlen)
 {
-	cJSON *root = NULL;
+	struct json_doc *doc = NULL;
+	cJSON *root;
 	int r;
 
 	if (err && errlen)
 		err[0] = '\0';
-	r = json_parse(body, len, &root);
+	r = json_doc_parse(body, len, &doc);
+	if (r == -ENOMEM)
+		return r;
 	if (r < 0) {
 		if (err && errlen)
 			snprintf(err, errlen, "reply is not valid JSON (HTTP %ld, %zu bytes)", status, len);
@@ -118,6 +122,7 @@ int ftrack_decode_reply(const char *body, size_t len, long status, size_t n_ops,
 			return errno_from_http_status(status);
 		return r;
 	}
+	root = json_doc_root(doc);
 	if (cJSON_IsObject(root)) {
 		const char *exc = NULL, *content = NULL;
 
@@ -147,10 +152,10 @@ int ftrack_decode_reply(const char *body, size_t len, long status, size_t n_ops,
 		r = -EPROTO;
 		goto fail;
 	}
-	*ret_root = root;
+	*ret_doc = doc;
 	return 0;
 fail:
-	cJSON_Delete(root);
+	json_doc_free(doc);
 	return r;
 }
 
@@ -263,11 +268,12 @@ uint64_t ftrack_request_count(const struct ftrack *f)
 /* ---- the one request path -------------------------------------------- */
 
 /*
- * POST @ops; returns the results array in *ret_root (caller frees).
+ * POST @ops; returns the reply in *ret_doc (caller json_doc_free()s it), its
+ * root the results array.
  * The handshake operation is added in front when this handle has not done
  * it yet, and its result removed again.
  */
-static int call(struct ftrack *f, cJSON *ops, bool idempotent, cJSON **ret_root)
+static int call(struct ftrack *f, cJSON *ops, bool idempotent, struct json_doc **ret_doc)
 {
 	static const char *const accept = "accept: application/json";
 	static const char *const ctype = "content-type: application/json";
@@ -281,7 +287,8 @@ static int call(struct ftrack *f, cJSON *ops, bool idempotent, cJSON **ret_root)
 		.idempotent = idempotent,
 	};
 	char err[512];
-	cJSON *root = NULL, *hs = NULL;
+	struct json_doc *doc = NULL;
+	cJSON *hs = NULL;
 	char *body = NULL;
 	size_t n_ops = (size_t)cJSON_GetArraySize(ops), body_len;
 	bool handshake;
@@ -313,14 +320,15 @@ static int call(struct ftrack *f, cJSON *ops, bool idempotent, cJSON **ret_root)
 		log_debug("ftrack", "request failed: %s", strerror(-r));
 		return r;
 	}
-	r = ftrack_decode_reply(resp.body, resp.body_len, resp.status, n_ops, &root, err, sizeof(err));
+	r = ftrack_decode_reply(resp.body, resp.body_len, resp.status, n_ops, &doc, err, sizeof(err));
 	http_response_release(&resp);
 	if (r < 0) {
 		set_error(f, r, err);
 		return r;
 	}
 	if (handshake) {
-		cJSON *info = cJSON_DetachItemFromArray(root, 0);
+		/* detached, not deleted: its memory belongs to the doc */
+		cJSON *info = cJSON_DetachItemFromArray(json_doc_root(doc), 0);
 		const char *version = NULL;
 
 		if (json_get_str(info, "version", &version) == 1) {
@@ -329,9 +337,8 @@ static int call(struct ftrack *f, cJSON *ops, bool idempotent, cJSON **ret_root)
 			f->have_info = true;
 			pthread_mutex_unlock(&f->lock);
 		}
-		cJSON_Delete(info);
 	}
-	*ret_root = root;
+	*ret_doc = doc;
 	return 0;
 }
 
@@ -344,13 +351,14 @@ int ftrack_server_info(struct ftrack *f, char *ret_version, size_t len)
 	have = f->have_info;
 	pthread_mutex_unlock(&f->lock);
 	if (!have) {
-		cJSON *ops = cJSON_CreateArray(), *root = NULL;
+		cJSON *ops = cJSON_CreateArray();
+		struct json_doc *doc = NULL;
 
 		if (!ops)
 			return -ENOMEM;
-		r = call(f, ops, true, &root);
+		r = call(f, ops, true, &doc);
 		cJSON_Delete(ops);
-		cJSON_Delete(root);
+		json_doc_free(doc);
 		if (r < 0)
 			return r;
 	}
@@ -385,7 +393,7 @@ void ftrack_batch_free(struct ftrack_batch *b)
 	if (!b)
 		return;
 	graph_release(&b->graph);
-	cJSON_Delete(b->reply);
+	json_doc_free(b->doc);
 	cJSON_Delete(b->ops);
 	free(b->kinds);
 	free(b);
@@ -588,13 +596,15 @@ int ftrack_batch_send(struct ftrack_batch *b)
 	for (size_t i = 0; i < b->n; i++)
 		if (b->kinds[i] != OP_QUERY)
 			idempotent = false;
-	r = call(b->f, b->ops, idempotent, &b->reply);
+	r = call(b->f, b->ops, idempotent, &b->doc);
 	if (r < 0)
 		return r;
 	b->sent = true;
+	b->reply = json_doc_root(b->doc);
 	r = graph_build(&b->graph, b->reply);
 	if (r < 0) {
-		cJSON_Delete(b->reply);
+		json_doc_free(b->doc);
+		b->doc = NULL;
 		b->reply = NULL;
 		set_error(b->f, r, "malformed entity in reply");
 	}

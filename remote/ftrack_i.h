@@ -15,11 +15,13 @@
 /*
  * ftrack_decode_reply() - check the raw reply to a batch of @n_ops
  * operations: valid JSON; an error object mapped to -errno with its text in
- * @err; otherwise an array of exactly @n_ops results. 0 and *ret_root
- * (caller frees) or -errno. @status is the HTTP status (0 if unknown).
+ * @err; otherwise an array of exactly @n_ops results. 0 and *ret_doc (caller
+ * json_doc_free()s it; its root is the results array) or -errno.
+ * @status is the HTTP status (0 if unknown).
  */
+struct json_doc;
 int ftrack_decode_reply(const char *body, size_t len, long status, size_t n_ops,
-			cJSON **ret_root, char *err, size_t errlen);
+			struct json_doc **ret_doc, char *err, size_t errlen);
 
 /* The exception-name -> errno table. */
 int ftrack_errno_from_exception(const char *name);

@@ -58,7 +58,8 @@ static int each_row(const struct ftrack_entity *e, void *ud)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	cJSON *probe = NULL, *root = NULL;
+	cJSON *probe = NULL, *root;
+	struct json_doc *doc = NULL;
 	size_t n_ops = 1;
 	struct graph g;
 	char err[256];
@@ -69,8 +70,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			n_ops = (size_t)cJSON_GetArraySize(probe);
 		cJSON_Delete(probe);
 	}
-	if (ftrack_decode_reply((const char *)data, size, 200, n_ops, &root, err, sizeof(err)) < 0)
+	if (ftrack_decode_reply((const char *)data, size, 200, n_ops, &doc, err, sizeof(err)) < 0)
 		return 0;
+	root = json_doc_root(doc);
 	if (graph_build(&g, root) == 0) {
 		const cJSON *res;
 
@@ -81,6 +83,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		graph_release(&g);
 	}
-	cJSON_Delete(root);
+	json_doc_free(doc);
 	return 0;
 }

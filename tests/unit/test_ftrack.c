@@ -55,7 +55,8 @@ static char *load(const char *name, size_t *ret_len)
 
 /* Decode a fixture as the reply to a one-op batch and index it. */
 struct decoded {
-	cJSON *root;
+	struct json_doc *doc;
+	cJSON *root;		/* borrowed from doc */
 	struct graph g;
 };
 
@@ -65,7 +66,8 @@ static void decode_fixture(const char *name, struct decoded *d)
 	char *body = load(name, &len);
 	char err[256];
 
-	assert_int_equal(ftrack_decode_reply(body, len, 200, 1, &d->root, err, sizeof(err)), 0);
+	assert_int_equal(ftrack_decode_reply(body, len, 200, 1, &d->doc, err, sizeof(err)), 0);
+	d->root = json_doc_root(d->doc);
 	assert_int_equal(graph_build(&d->g, d->root), 0);
 	free(body);
 }
@@ -73,7 +75,7 @@ static void decode_fixture(const char *name, struct decoded *d)
 static void decoded_release(struct decoded *d)
 {
 	graph_release(&d->g);
-	cJSON_Delete(d->root);
+	json_doc_free(d->doc);
 }
 
 struct rows {
@@ -200,25 +202,27 @@ static void test_fixture_server_info(void **state)
 {
 	size_t len;
 	char *body = load("query_server_information_query_schemas.json", &len);
-	cJSON *root = NULL;
+	struct json_doc *doc = NULL;
+	cJSON *root;
 	const char *v;
 
 	(void)state;
 	/* that file is already a two-result batch reply: strip our wrapping */
 	body[len - 1] = '\0';
-	assert_int_equal(ftrack_decode_reply(body + 1, len - 2, 200, 2, &root, NULL, 0), 0);
+	assert_int_equal(ftrack_decode_reply(body + 1, len - 2, 200, 2, &doc, NULL, 0), 0);
+	root = json_doc_root(doc);
 	assert_int_equal(json_get_str(cJSON_GetArrayItem(root, 0), "version", &v), 1);
 	assert_string_equal(v, "dev");
 	assert_true(cJSON_GetArraySize(cJSON_GetArrayItem(root, 1)) == 116);
-	cJSON_Delete(root);
-	assert_int_equal(ftrack_decode_reply(body + 1, len - 2, 200, 3, &root, NULL, 0), -EPROTO);
+	json_doc_free(doc);
+	assert_int_equal(ftrack_decode_reply(body + 1, len - 2, 200, 3, &doc, NULL, 0), -EPROTO);
 	free(body);
 }
 
 static void test_error_objects(void **state)
 {
 	char err[512];
-	cJSON *root = NULL;
+	struct json_doc *root = NULL;
 	static const char creds[] =
 		"{\"exception\":\"InvalidCredentialsError\",\"content\":\"The supplied API key is not valid.\","
 		"\"error_code\":null}";
@@ -250,7 +254,8 @@ static void test_error_objects(void **state)
 static int decode_row_as(const char *json, int which)
 {
 	char *body;
-	cJSON *root = NULL;
+	struct json_doc *doc = NULL;
+	cJSON *root;
 	struct graph g;
 	struct rows rows = { 0 };
 	size_t n = strlen(json) + 64;
@@ -258,13 +263,14 @@ static int decode_row_as(const char *json, int which)
 
 	body = malloc(n);
 	snprintf(body, n, "[{\"action\":\"query\",\"data\":[%s]}]", json);
-	r = ftrack_decode_reply(body, strlen(body), 200, 1, &root, NULL, 0);
+	r = ftrack_decode_reply(body, strlen(body), 200, 1, &doc, NULL, 0);
 	free(body);
 	if (r < 0)
 		return r;
+	root = json_doc_root(doc);
 	r = graph_build(&g, root);
 	if (r < 0) {
-		cJSON_Delete(root);
+		json_doc_free(doc);
 		return r;
 	}
 	r = ftrack_rows_of_result(cJSON_GetArrayItem(root, 0), &g, keep_row, &rows, NULL);
@@ -290,7 +296,7 @@ static int decode_row_as(const char *json, int which)
 		}
 	}
 	graph_release(&g);
-	cJSON_Delete(root);
+	json_doc_free(doc);
 	return r;
 }
 
@@ -352,12 +358,14 @@ static void test_hostile_results(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		cJSON *root = NULL;
+		struct json_doc *doc = NULL;
+		cJSON *root;
 		struct graph g;
 		int64_t next;
 		int r;
 
-		assert_int_equal(ftrack_decode_reply(bad[i], strlen(bad[i]), 200, 1, &root, NULL, 0), 0);
+		assert_int_equal(ftrack_decode_reply(bad[i], strlen(bad[i]), 200, 1, &doc, NULL, 0), 0);
+		root = json_doc_root(doc);
 		assert_int_equal(graph_build(&g, root), 0);
 		r = ftrack_rows_of_result(cJSON_GetArrayItem(root, 0), &g, keep_row, &(struct rows){ 0 }, &next);
 		if (i == 0)
@@ -365,7 +373,7 @@ static void test_hostile_results(void **state)
 		else
 			assert_int_equal(r, -EPROTO);
 		graph_release(&g);
-		cJSON_Delete(root);
+		json_doc_free(doc);
 	}
 }
 
