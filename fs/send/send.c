@@ -595,7 +595,8 @@ static void job_record(struct send *s, const char *job_id, const char *name, con
 		cj.finished_ns = j->finished_ns;
 	}
 	cj.updated_ns = now_ns();
-	cache_job_put(s->o.cache, &cj);
+	if (cache_job_put(s->o.cache, &cj) == 0 && s->o.on_job)
+		s->o.on_job(s->o.on_change_ud, job_id);
 }
 
 static int send_recover(struct send *s)
@@ -1599,4 +1600,75 @@ int send_step(struct send *s, bool flush, int64_t now)
 	if (r < 0)
 		return r;
 	return send_poll(s, now);
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+#define RECENT_NS (3600LL * 1000000000LL)
+
+int send_status_render(struct send *s, bool json, char **ret_buf)
+{
+	struct send_stats st;
+	struct cache_job *jobs = NULL;
+	size_t cap = 4096, o = 0;
+	char *buf;
+	int nj, r;
+	int64_t now = now_ns();
+
+	r = send_stats(s, &st);
+	if (r < 0)
+		return r;
+	nj = cache_job_list(s->o.cache, &jobs);
+	if (nj < 0)
+		return nj;
+	cap += (size_t)nj * 1024;
+	buf = malloc(cap);
+	if (!buf) {
+		free(jobs);
+		return -ENOMEM;
+	}
+#define OUT(...) do { int n_ = snprintf(buf + o, cap - o, __VA_ARGS__); \
+		      if (n_ > 0) o += (size_t)n_ < cap - o ? (size_t)n_ : cap - o - 1; } while (0)
+	if (json) {
+		OUT("{\"collecting\": %u, \"ready\": %u, \"submitting\": %u, \"transferring\": %u, "
+		    "\"done\": %u, \"failed\": %u, \"jobs_created\": %llu, \"blocked\": %s, "
+		    "\"blocked_reason\": \"", st.n_collecting, st.n_ready, st.n_submitting, st.n_submitted,
+		    st.n_done, st.n_failed, (unsigned long long)st.n_jobs_created,
+		    st.is_blocked ? "true" : "false");
+		for (const char *p = st.blocked_reason; *p && o + 8 < cap; p++)
+			OUT(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+		OUT("\", \"jobs\": [");
+		for (int i = 0, k = 0; i < nj; i++) {
+			char *js = NULL;
+
+			if (jobs[i].finished_ns && now - jobs[i].finished_ns > RECENT_NS)
+				continue;
+			if (send_job_json(&jobs[i], &js) > 0) {
+				size_t l = strlen(js);
+
+				while (l && js[l - 1] == '\n')
+					js[--l] = '\0';
+				OUT("%s%s", k++ ? ", " : "", js);
+			}
+			free(js);
+		}
+		OUT("]}");
+	} else {
+		OUT("sends:         %u queued, %u submitting, %u transferring, %u done, %u failed\n",
+		    st.n_collecting + st.n_ready, st.n_submitting, st.n_submitted, st.n_done, st.n_failed);
+		if (st.is_blocked)
+			OUT("               blocked: %s\n", st.blocked_reason);
+		else if (st.last_error[0] && st.next_retry_ns)
+			OUT("               waiting: %s\n", st.last_error);
+		for (int i = 0; i < nj; i++) {
+			if (jobs[i].finished_ns && now - jobs[i].finished_ns > RECENT_NS)
+				continue;
+			OUT("  job %s  %-8s %3u%%  %s%s%s\n", jobs[i].job_id, jobs[i].status, jobs[i].progress,
+			    jobs[i].name, jobs[i].reason[0] ? "  -- " : "", jobs[i].reason);
+		}
+	}
+#undef OUT
+	free(jobs);
+	*ret_buf = buf;
+	return (int)o;
 }

@@ -123,6 +123,8 @@ struct send_options {
 	unsigned backoff_max_ms;	/* 0 -> 30000 */
 	/* Called on the worker after states of (component, location) changed. */
 	void (*on_change)(void *ud, const char *component_id, const char *location_id);
+	/* Called on the worker after job @job_id's record changed. */
+	void (*on_job)(void *ud, const char *job_id);
 	void *on_change_ud;
 };
 
@@ -188,6 +190,14 @@ int send_stats(struct send *s, struct send_stats *ret);
 
 /* True when no intent is pending (everything DONE or FAILED). */
 bool send_is_idle(struct send *s);
+
+/*
+ * send_status_render() - the sends part of `ftrackfs status`: counts, a
+ * blocked condition, and one line per job not finished for long (text), or
+ * a JSON object. *ret_buf is malloc'ed (free() it). Returns its length or
+ * -errno.
+ */
+int send_status_render(struct send *s, bool json, char **ret_buf);
 
 /* ---- pure helpers (send_plan.c), exposed for the driver and tests ---- */
 

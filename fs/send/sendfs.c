@@ -831,3 +831,99 @@ out:
 	free(vw);
 	free(tw);
 }
+
+/* ---- .ftrackfs/jobs/ ------------------------------------------------------ */
+
+static int put_job_file(struct sendfs *sf, uint64_t dir, const struct cache_job *j)
+{
+	struct cache_child c;
+	struct fs_blob b;
+	char key[CACHE_KEY_MAX + 1], name[CACHE_NAME_MAX + 1], *text = NULL;
+	int n;
+
+	n = send_job_json(j, &text);
+	if (n < 0)
+		return n;
+	free(text);
+	memset(&c, 0, sizeof(c));
+	memset(&b, 0, sizeof(b));
+	snprintf(key, sizeof(key), "j:%s", j->job_id);
+	snprintf(name, sizeof(name), "%s.json", j->job_id);
+	b.version = FS_BLOB_VERSION;
+	b.node = FS_NODE_JOB_FILE;
+	c.key = key;
+	c.name = name;
+	c.attr.kind = CACHE_KIND_FILE;
+	c.attr.mode = 0444;
+	c.attr.nlink = 1;
+	c.attr.flags = FS_NODE_JOB_FILE;
+	c.attr.size = (uint64_t)n;
+	c.attr.mtime_ns = j->updated_ns;
+	c.blob = &b;
+	c.blob_len = sizeof(b);
+	return cache_put_child(sf->fs->cache, dir, &c, NULL) < 0 ? -EIO : 0;
+}
+
+int sendfs_jobs_init(struct sendfs *sf)
+{
+	struct cache_child c;
+	struct fs_blob b;
+	struct cache_job *jobs = NULL;
+	uint64_t ctl, dir;
+	int n, r;
+
+	if (cache_ino_lookup(sf->fs->cache, "v:ctl", &ctl) != 1)
+		return -ENOENT;
+	memset(&c, 0, sizeof(c));
+	memset(&b, 0, sizeof(b));
+	b.version = FS_BLOB_VERSION;
+	b.node = FS_NODE_JOBS_DIR;
+	c.key = "v:jobs";
+	c.name = "jobs";
+	c.attr.kind = CACHE_KIND_DIR;
+	c.attr.mode = 0555;
+	c.attr.nlink = 2;
+	c.attr.flags = FS_NODE_JOBS_DIR;
+	c.attr.mtime_ns = fs_now_ns();
+	c.blob = &b;
+	c.blob_len = sizeof(b);
+	r = cache_put_child(sf->fs->cache, ctl, &c, &dir);
+	if (r < 0)
+		return r;
+	n = cache_job_list(sf->fs->cache, &jobs);
+	for (int i = 0; i < n; i++)
+		put_job_file(sf, dir, &jobs[i]);
+	free(jobs);
+	return n < 0 ? n : 0;
+}
+
+void sendfs_job_changed(void *ud, const char *job_id)
+{
+	struct sendfs *sf = ud;
+	struct cache_job *j = malloc(sizeof(*j));
+	uint64_t dir;
+
+	if (j && cache_ino_lookup(sf->fs->cache, "v:jobs", &dir) == 1 &&
+	    cache_job_get(sf->fs->cache, job_id, j) == 1)
+		put_job_file(sf, dir, j);
+	free(j);
+}
+
+int sendfs_render_job(struct sendfs *sf, const struct cache_entry *e, char **ret_buf)
+{
+	struct cache_job *j = malloc(sizeof(*j));
+	char id[CACHE_NAME_MAX + 1];
+	char *dot;
+	int r;
+
+	if (!j)
+		return -ENOMEM;
+	snprintf(id, sizeof(id), "%s", e->name);
+	dot = strrchr(id, '.');
+	if (dot)
+		*dot = '\0';
+	r = cache_job_get(sf->fs->cache, id, j);
+	r = r == 1 ? send_job_json(j, ret_buf) : r < 0 ? r : -ENOENT;
+	free(j);
+	return r;
+}

@@ -109,4 +109,18 @@ void sendfs_restore_view(struct sendfs *sf, const char *loc_id);
 /* True for entries of a location view (their permission bits allow writing). */
 bool sendfs_is_view_node(uint32_t node);
 
+/*
+ * .ftrackfs/jobs/<job id>.json: one generated file per accsyn job. The node
+ * numbers follow enum fs_node's last (fs.h) and are stored in the entries.
+ */
+#define FS_NODE_JOBS_DIR 64
+#define FS_NODE_JOB_FILE 65
+
+/* Create .ftrackfs/jobs/ and a file per job the cache knows. 0 or -errno. */
+int sendfs_jobs_init(struct sendfs *sf);
+/* Job @job_id was created or changed (the engine's on_job callback). */
+void sendfs_job_changed(void *sf, const char *job_id);
+/* The text of job file @e: malloc'ed in *ret_buf; its length or -errno. */
+int sendfs_render_job(struct sendfs *sf, const struct cache_entry *e, char **ret_buf);
+
 #endif /* FTRACKFS_FS_SENDFS_H */
