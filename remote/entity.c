@@ -11,18 +11,30 @@
 #include "graph_i.h"
 #include "json_i.h"
 
+/* Fold @s into @h eight bytes at a time (ids are 36 bytes: 5 rounds, not 36). */
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+	size_t n = strlen(s);
+	uint64_t w;
+
+	for (; n >= 8; s += 8, n -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 29;
+	}
+	w = 0;
+	memcpy(&w, s, n);
+	h = (h ^ w ^ ((uint64_t)n << 59)) * 0x9e3779b97f4a7c15ULL;
+	return h ^ (h >> 29);
+}
+
 static uint64_t hash2(const char *a, const char *b)
 {
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = hash_str(hash_str(0x243f6a8885a308d3ULL, a), b);
 
-	for (; *a; a++)
-		h = (h ^ (unsigned char)*a) * 1099511628211ULL;
-	h = (h ^ 0xff) * 1099511628211ULL;
-	for (; *b; b++)
-		h = (h ^ (unsigned char)*b) * 1099511628211ULL;
 	/*
-	 * FNV-1a leaves the low bits (the slot index) depending mostly on the
-	 * last characters; ids that differ only there would cluster. A final
+	 * The rounds above leave the low bits (the slot index) depending mostly
+	 * on the last word; ids that differ only there would cluster. A final
 	 * avalanche (murmur3 fmix64) spreads every bit.
 	 */
 	h ^= h >> 33;
@@ -106,16 +118,26 @@ static int add(struct graph *g, const char *type, const char *id, const cJSON *o
 	return 0;
 }
 
-/* Depth is bounded by json_parse()'s pre-scan (JSON_MAX_DEPTH). */
+/* Depth is bounded by the parser (JSON_MAX_DEPTH). */
 static int walk(struct graph *g, const cJSON *v)
 {
 	const cJSON *c;
 	int r;
 
 	if (cJSON_IsObject(v)) {
-		const cJSON *t = cJSON_GetObjectItemCaseSensitive(v, "__entity_type__");
-		const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
+		const cJSON *t = NULL, *id = NULL;
 
+		/* both keys in one pass over the members (first match, as json_item) */
+		for (c = v->child; c && (!t || !id); c = c->next) {
+			const char *k = c->string;
+
+			if (!k)
+				continue;
+			if (!t && k[0] == '_' && strcmp(k, "__entity_type__") == 0)
+				t = c;
+			else if (!id && k[0] == 'i' && k[1] == 'd' && k[2] == '\0')
+				id = c;
+		}
 		if (t) {
 			if (!cJSON_IsString(t))
 				return -EPROTO;
@@ -162,37 +184,37 @@ void graph_release(struct graph *g)
 
 const cJSON *graph_field(const struct graph *g, const cJSON *obj, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	const cJSON *v = json_item(obj, key);
 	const cJSON *t, *id;
 	const struct graph_entry *e;
 
 	if (v || !g || !g->slots)
 		return v;
-	t = cJSON_GetObjectItemCaseSensitive(obj, "__entity_type__");
-	id = cJSON_GetObjectItemCaseSensitive(obj, "id");
+	t = json_item(obj, "__entity_type__");
+	id = json_item(obj, "id");
 	if (!cJSON_IsString(t) || !cJSON_IsString(id))
 		return NULL;
 	e = slot_for(g, t->valuestring, id->valuestring);
 	if (!e->type)
 		return NULL;
-	if (e->first != obj && (v = cJSON_GetObjectItemCaseSensitive(e->first, key)))
+	if (e->first != obj && (v = json_item(e->first, key)))
 		return v;
 	for (size_t i = 0; i < e->n_more; i++)
-		if (e->more[i] != obj && (v = cJSON_GetObjectItemCaseSensitive(e->more[i], key)))
+		if (e->more[i] != obj && (v = json_item(e->more[i], key)))
 			return v;
 	return NULL;
 }
 
 const char *ftrack_entity_type(const struct ftrack_entity *e)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(e->priv_obj, "__entity_type__");
+	const cJSON *v = json_item(e->priv_obj, "__entity_type__");
 
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 const char *ftrack_entity_id(const struct ftrack_entity *e)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(e->priv_obj, "id");
+	const cJSON *v = json_item(e->priv_obj, "id");
 
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }

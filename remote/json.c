@@ -382,6 +382,23 @@ static size_t intern_index(const unsigned char *s, size_t len)
 	return (size_t)(h >> (64 - INTERN_BITS));
 }
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/*
+ * Non-zero when any of the 8 bytes in @w is '"', '\\', < 0x20 or >= 0x80
+ * (the bytes str_special[] marks). The "less than" test may also flag bytes
+ * above a flagged one (borrow), never a block without one: exact enough
+ * to decide that a whole block is plain.
+ */
+static inline uint64_t block_special(uint64_t w)
+{
+	uint64_t q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
+
+	/* a byte >= 0x80 is flagged by w itself, so w - 0x20.. needs no & ~w */
+	return (((q - ONES) & ~q) | ((b - ONES) & ~b) | (w - ONES * 0x20) | w) & HIGHS;
+}
+
 /* The string at ps->p (just past its opening quote) as a NUL-terminated copy. */
 static int parse_string(struct parser *ps, char **ret)
 {
@@ -392,6 +409,11 @@ static int parse_string(struct parser *ps, char **ret)
 	char *out;
 
 	for (;;) {
+		uint64_t w;
+
+		/* eight plain bytes at a time, then byte by byte to the special one */
+		while (end - q >= 8 && (memcpy(&w, q, 8), !block_special(w)))
+			q += 8;
 		while (q < end && !str_special[*q])
 			q++;
 		if (q >= end)
@@ -754,14 +776,14 @@ int json_get_str(const cJSON *obj, const char *key, const char **ret)
 {
 	if (!cJSON_IsObject(obj))
 		return -EPROTO;
-	return json_value_str(cJSON_GetObjectItemCaseSensitive(obj, key), ret);
+	return json_value_str(json_item(obj, key), ret);
 }
 
 int json_get_int(const cJSON *obj, const char *key, int64_t *ret)
 {
 	if (!cJSON_IsObject(obj))
 		return -EPROTO;
-	return json_value_int(cJSON_GetObjectItemCaseSensitive(obj, key), ret);
+	return json_value_int(json_item(obj, key), ret);
 }
 
 int json_get_double(const cJSON *obj, const char *key, double *ret)
@@ -770,7 +792,7 @@ int json_get_double(const cJSON *obj, const char *key, double *ret)
 
 	if (!cJSON_IsObject(obj))
 		return -EPROTO;
-	v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	v = json_item(obj, key);
 	if (!v || cJSON_IsNull(v))
 		return 0;
 	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
@@ -785,7 +807,7 @@ int json_get_bool(const cJSON *obj, const char *key, bool *ret)
 
 	if (!cJSON_IsObject(obj))
 		return -EPROTO;
-	v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	v = json_item(obj, key);
 	if (!v || cJSON_IsNull(v))
 		return 0;
 	if (!cJSON_IsBool(v))

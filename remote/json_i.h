@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 
@@ -59,6 +60,23 @@ int json_doc_parse(const char *s, size_t len, struct json_doc **ret_doc);
 cJSON *json_doc_root(const struct json_doc *d);
 /* Release @d and every node and string of it. Accepts NULL. */
 void json_doc_free(struct json_doc *d);
+
+/*
+ * json_item() - cJSON_GetObjectItemCaseSensitive(), inlined, with the first
+ * byte compared before strcmp(): the hot lookup of reply decoding. The first
+ * member called @key, or NULL (also for a NULL @obj).
+ */
+static inline cJSON *json_item(const cJSON *obj, const char *key)
+{
+	cJSON *c;
+
+	if (!obj)
+		return NULL;
+	for (c = obj->child; c; c = c->next)
+		if (c->string && c->string[0] == key[0] && strcmp(c->string, key) == 0)
+			return c;
+	return NULL;
+}
 
 /*
  * Typed getters on object members: 1 and the value, 0 when the key is
