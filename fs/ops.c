@@ -192,10 +192,16 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	free(e);
 }
 
+/* An open directory: the snapshot is taken by the first readdir, since a
+ * listing the kernel has cached needs none (only OPENDIR/RELEASEDIR). */
+struct fs_dh {
+	struct cache_dir *d;
+};
+
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	struct cache_dir *d = NULL;
+	struct fs_dh *dh;
 	int r;
 
 	r = sync_ensure_dir(fs->sync, ino);
@@ -203,32 +209,42 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, fetch_errno(r));
 		return;
 	}
-	r = cache_readdir(fs->cache, ino, NULL, 0, &d);
-	if (r < 0) {
-		fuse_reply_err(req, EIO);
+	dh = calloc(1, sizeof(*dh));
+	if (!dh) {
+		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fi->fh = (uint64_t)(uintptr_t)d;
+	fi->fh = (uint64_t)(uintptr_t)dh;
 	/* the kernel keeps the listing; changes invalidate it (sync.c) */
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		cache_dir_free(d);	/* interrupted: no releasedir will come */
+		free(dh);	/* interrupted: no releasedir will come */
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
 	struct fs *fs = fs_of(req);
-	struct cache_dir *d = (struct cache_dir *)(uintptr_t)fi->fh;
+	struct fs_dh *dh = (struct fs_dh *)(uintptr_t)fi->fh;
+	struct cache_dir *d;
 	char *buf;
 	size_t pos = 0;
 
-	(void)ino;
-	if (!d || off < 0) {
+	if (!dh || off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	/* a fresh snapshot when (re)starting from the top, e.g. after rewinddir */
+	if (!dh->d || off == 0) {
+		cache_dir_free(dh->d);
+		dh->d = NULL;
+		if (cache_readdir(fs->cache, ino, NULL, 0, &dh->d) < 0) {
+			fuse_reply_err(req, EIO);
+			return;
+		}
+	}
+	d = dh->d;
 	buf = malloc(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
@@ -272,8 +288,13 @@ static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs_dh *dh = (struct fs_dh *)(uintptr_t)fi->fh;
+
 	(void)ino;
-	cache_dir_free((struct cache_dir *)(uintptr_t)fi->fh);
+	if (dh) {
+		cache_dir_free(dh->d);
+		free(dh);
+	}
 	fuse_reply_err(req, 0);
 }
 

@@ -32,6 +32,8 @@
 #define MOD "sync"
 #define FS_SYNC_WORKERS 2
 #define JOB_MAX_DIRS 2000
+/* directories fetched along with a first listing (bounds its wait) */
+#define FRONTIER_BATCH 1000
 
 enum pend_state { PEND_QUEUED = 0, PEND_RUNNING, PEND_DONE };
 
@@ -67,6 +69,14 @@ struct sync {
 	bool stop;
 	pthread_t workers[FS_SYNC_WORKERS];
 	int n_workers;
+
+	/*
+	 * Directories known but never fetched, per node group: a first
+	 * listing fetches them together with the one asked for, so a cold
+	 * walk costs a few requests per level, not per directory.
+	 */
+	uint64_t *frontier[FS_NODE_LMEMBER + 1];
+	size_t n_frontier[FS_NODE_LMEMBER + 1], cap_frontier[FS_NODE_LMEMBER + 1];
 
 	uint64_t *visited;		/* open addressing, 0 = empty */
 	size_t visited_cap, n_visited;
@@ -372,6 +382,61 @@ static void finish_dir(struct sync *s, uint64_t ino, int result)
 	pthread_mutex_unlock(&s->lock);
 }
 
+#define FRONTIER_MAX (1u << 20)
+
+static void frontier_add(struct sync *s, uint8_t node, const uint64_t *inos, size_t n)
+{
+	uint8_t g = node_group(node);
+
+	pthread_mutex_lock(&s->lock);
+	if (s->n_frontier[g] + n > s->cap_frontier[g] && s->n_frontier[g] + n <= FRONTIER_MAX) {
+		size_t cap = s->cap_frontier[g] ? s->cap_frontier[g] : 256;
+		uint64_t *v;
+
+		while (cap < s->n_frontier[g] + n)
+			cap *= 2;
+		v = realloc(s->frontier[g], cap * sizeof(*v));
+		if (v) {
+			s->frontier[g] = v;
+			s->cap_frontier[g] = cap;
+		}
+	}
+	for (size_t i = 0; i < n && s->n_frontier[g] < s->cap_frontier[g]; i++)
+		s->frontier[g][s->n_frontier[g]++] = inos[i];
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * Take up to @max directories of @node's group from the frontier into
+ * @out, skipping those already queued or fresh. Returns how many.
+ */
+static size_t frontier_take(struct sync *s, uint8_t node, uint64_t skip, uint64_t *out, size_t max)
+{
+	int64_t now = fs_now_ns(), ttl_ns = (int64_t)s->fs->cfg->ttl_s * 1000000000LL;
+	uint8_t g = node_group(node);
+	size_t n = 0, got;
+
+	pthread_mutex_lock(&s->lock);
+	while (n < max && s->n_frontier[g]) {
+		uint64_t ino = s->frontier[g][--s->n_frontier[g]];
+
+		if (ino != skip && !pend_find(s, ino))
+			out[n++] = ino;
+	}
+	pthread_mutex_unlock(&s->lock);
+	got = n;
+	n = 0;
+	for (size_t i = 0; i < got; i++) {
+		struct cache_dirstate cs;
+
+		if (cache_dir_state(s->fs->cache, out[i], &cs) == 1 && (cs.flags & CACHE_DIR_COMPLETE) &&
+		    now - cs.fetched_ns <= ttl_ns)
+			continue;
+		out[n++] = out[i];
+	}
+	return n;
+}
+
 /* Remember @ino as visited: 1 when new, 0 when known, -ENOMEM. */
 static int visited_add(struct sync *s, uint64_t ino)
 {
@@ -613,22 +678,55 @@ static int fetch_projects(struct sync *s, struct dirinfo *d, size_t n, int64_t s
 	return 0;
 }
 
+/*
+ * Group @n_items by directory: @dir_of[i] is the index in @d of item i's
+ * directory, or -1. On success *ret_start has n_dirs + 1 offsets into
+ * *ret_idx (item indexes, by directory). Building one directory's children
+ * at a time keeps a 2,000-directory job's memory proportional to its rows.
+ */
+static int bucket_build(const long *dir_of, size_t n_items, size_t n_dirs, size_t **ret_start,
+			size_t **ret_idx)
+{
+	size_t *start = calloc(n_dirs + 2, sizeof(*start));
+	size_t *idx = malloc((n_items ? n_items : 1) * sizeof(*idx));
+
+	if (!start || !idx) {
+		free(start);
+		free(idx);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n_items; i++)
+		if (dir_of[i] >= 0)
+			start[dir_of[i] + 2]++;
+	for (size_t i = 2; i < n_dirs + 2; i++)
+		start[i] += start[i - 1];
+	for (size_t i = 0; i < n_items; i++)
+		if (dir_of[i] >= 0)
+			idx[start[dir_of[i] + 1]++] = i;
+	*ret_start = start;	/* start[d] .. start[d + 1] */
+	*ret_idx = idx;
+	return 0;
+}
+
+static long dir_index(struct dirinfo *d, size_t n, const char *id)
+{
+	struct dirinfo *p = dir_by_id(d, n, id);
+
+	return p ? (long)(p - d) : -1;
+}
+
 static int fetch_contexts(struct sync *s, struct dirinfo *d, size_t n, int64_t started)
 {
 	struct ftrack_context *c = NULL;
 	struct ftrack_asset *a = NULL;
-	size_t nc = 0, na = 0;
+	size_t nc = 0, na = 0, *start = NULL, *idx = NULL;
 	const char **ids;
-	struct kids *k;
+	long *dir_of = NULL;
 	int r;
 
 	ids = calloc(n, sizeof(*ids));
-	k = calloc(n, sizeof(*k));
-	if (!ids || !k) {
-		free(ids);
-		free(k);
+	if (!ids)
 		return -ENOMEM;
-	}
 	for (size_t i = 0; i < n; i++)
 		ids[i] = d[i].id;
 	r = ftrack_list_child_contexts(s->fs->ftrack, ids, n, &c, &nc);
@@ -638,27 +736,41 @@ static int fetch_contexts(struct sync *s, struct dirinfo *d, size_t n, int64_t s
 		note_error(s, r, "listing contexts and assets");
 		goto out;
 	}
-	for (size_t j = 0; j < nc && r >= 0; j++) {
-		struct dirinfo *p = dir_by_id(d, n, c[j].parent_id);
-
-		if (p)
-			r = kids_add(&k[p - d], "c:", c[j].id, c[j].name,
-				     c[j].entity_type ? c[j].entity_type : "TypedContext",
-				     FS_NODE_CONTEXT, CACHE_KIND_DIR, 0, 0, false);
+	/* items 0..nc-1 are contexts, nc..nc+na-1 assets */
+	dir_of = malloc((nc + na + 1) * sizeof(*dir_of));
+	if (!dir_of) {
+		r = -ENOMEM;
+		goto out;
 	}
-	for (size_t j = 0; j < na && r >= 0; j++) {
-		struct dirinfo *p = dir_by_id(d, n, a[j].context_id);
+	for (size_t j = 0; j < nc; j++)
+		dir_of[j] = dir_index(d, n, c[j].parent_id);
+	for (size_t j = 0; j < na; j++)
+		dir_of[nc + j] = dir_index(d, n, a[j].context_id);
+	r = bucket_build(dir_of, nc + na, n, &start, &idx);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct kids k = { 0 };
+		int rr = 0;
 
-		if (p)
-			r = kids_add(&k[p - d], "a:", a[j].id, a[j].name, "Asset", FS_NODE_ASSET,
-				     CACHE_KIND_DIR, 0, 0, false);
+		for (size_t x = start[i]; x < start[i + 1] && rr >= 0; x++) {
+			size_t j = idx[x];
+
+			if (j < nc)
+				rr = kids_add(&k, "c:", c[j].id, c[j].name,
+					      c[j].entity_type ? c[j].entity_type : "TypedContext",
+					      FS_NODE_CONTEXT, CACHE_KIND_DIR, 0, 0, false);
+			else
+				rr = kids_add(&k, "a:", a[j - nc].id, a[j - nc].name, "Asset", FS_NODE_ASSET,
+					      CACHE_KIND_DIR, 0, 0, false);
+		}
+		d[i].result = rr < 0 ? rr : apply(s, d[i].ino, d[i].gen, d[i].first, started, &k);
+		kids_release(&k);
 	}
-	for (size_t i = 0; i < n; i++)
-		d[i].result = r < 0 ? r : apply(s, d[i].ino, d[i].gen, d[i].first, started, &k[i]);
 out:
-	for (size_t i = 0; i < n; i++)
-		kids_release(&k[i]);
-	free(k);
+	free(start);
+	free(idx);
+	free(dir_of);
 	free(ids);
 	ftrack_context_array_free(c, nc);
 	ftrack_asset_array_free(a, na);
@@ -668,18 +780,14 @@ out:
 static int fetch_versions(struct sync *s, struct dirinfo *d, size_t n, int64_t started)
 {
 	struct ftrack_version *v = NULL;
-	size_t nv = 0;
+	size_t nv = 0, *start = NULL, *idx = NULL;
 	const char **ids;
-	struct kids *k;
+	long *dir_of = NULL;
 	int r;
 
 	ids = calloc(n, sizeof(*ids));
-	k = calloc(n, sizeof(*k));
-	if (!ids || !k) {
-		free(ids);
-		free(k);
+	if (!ids)
 		return -ENOMEM;
-	}
 	for (size_t i = 0; i < n; i++)
 		ids[i] = d[i].id;
 	r = ftrack_list_versions(s->fs->ftrack, ids, n, &v, &nv);
@@ -687,22 +795,35 @@ static int fetch_versions(struct sync *s, struct dirinfo *d, size_t n, int64_t s
 		note_error(s, r, "listing versions");
 		goto out;
 	}
-	for (size_t j = 0; j < nv && r >= 0; j++) {
-		struct dirinfo *p = dir_by_id(d, n, v[j].asset_id);
-		char name[NAMES_BUF];
-
-		if (!p)
-			continue;
-		names_version(v[j].version, name);
-		r = kids_add(&k[p - d], "V:", v[j].id, name, "AssetVersion", FS_NODE_VERSION,
-			     CACHE_KIND_DIR, 0, v[j].date_ns, false);
+	dir_of = malloc((nv + 1) * sizeof(*dir_of));
+	if (!dir_of) {
+		r = -ENOMEM;
+		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		d[i].result = r < 0 ? r : apply(s, d[i].ino, d[i].gen, d[i].first, started, &k[i]);
+	for (size_t j = 0; j < nv; j++)
+		dir_of[j] = dir_index(d, n, v[j].asset_id);
+	r = bucket_build(dir_of, nv, n, &start, &idx);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct kids k = { 0 };
+		int rr = 0;
+
+		for (size_t x = start[i]; x < start[i + 1] && rr >= 0; x++) {
+			size_t j = idx[x];
+			char name[NAMES_BUF];
+
+			names_version(v[j].version, name);
+			rr = kids_add(&k, "V:", v[j].id, name, "AssetVersion", FS_NODE_VERSION,
+				      CACHE_KIND_DIR, 0, v[j].date_ns, false);
+		}
+		d[i].result = rr < 0 ? rr : apply(s, d[i].ino, d[i].gen, d[i].first, started, &k);
+		kids_release(&k);
+	}
 out:
-	for (size_t i = 0; i < n; i++)
-		kids_release(&k[i]);
-	free(k);
+	free(start);
+	free(idx);
+	free(dir_of);
 	free(ids);
 	ftrack_version_array_free(v, nv);
 	return r < 0 ? r : 0;
@@ -774,14 +895,13 @@ static int fetch_components(struct sync *s, struct dirinfo *d, size_t n, int64_t
 {
 	struct ftrack_component *c = NULL;
 	struct ftrack_component_location *cl = NULL;
-	size_t nc = 0, ncl = 0, nids = 0;
+	size_t nc = 0, ncl = 0, nids = 0, *start = NULL, *idx = NULL;
 	const char **ids = NULL, **cids = NULL;
-	struct kids *k;
+	long *dir_of = NULL;
 	int r;
 
 	ids = calloc(n, sizeof(*ids));
-	k = calloc(n, sizeof(*k));
-	if (!ids || !k) {
+	if (!ids) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -816,32 +936,46 @@ static int fetch_components(struct sync *s, struct dirinfo *d, size_t n, int64_t
 	if (r < 0)
 		goto out;
 
-	for (size_t j = 0; j < nc && r >= 0; j++) {
-		struct dirinfo *p = dir_by_id(d, n, c[j].version_id);
-		char name[NAMES_BUF];
-
-		if (!p)
-			continue;
-		if (c[j].kind == FTRACK_COMPONENT_FILE) {
-			names_component_file(c[j].name, c[j].file_type, name);
-			r = kids_add(&k[p - d], "m:", c[j].id, name, component_type(&c[j]),
-				     FS_NODE_COMPONENT, CACHE_KIND_FILE,
-				     c[j].size > 0 ? (uint64_t)c[j].size : 0, p->mtime_ns, true);
-		} else {
-			uint64_t total = 0;
-
-			for (size_t m = 0; m < c[j].n_members; m++)
-				total += c[j].members[m].size > 0 ? (uint64_t)c[j].members[m].size : 0;
-			names_sanitize(c[j].name, c[j].name ? strlen(c[j].name) : 0, name);
-			r = kids_add(&k[p - d], "m:", c[j].id, name, component_type(&c[j]),
-				     FS_NODE_COMPONENT_DIR, CACHE_KIND_DIR, total, p->mtime_ns, false);
-		}
+	dir_of = malloc((nc + 1) * sizeof(*dir_of));
+	if (!dir_of) {
+		r = -ENOMEM;
+		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		d[i].result = r < 0 ? r : apply(s, d[i].ino, d[i].gen, d[i].first, started, &k[i]);
+	for (size_t j = 0; j < nc; j++)
+		dir_of[j] = dir_index(d, n, c[j].version_id);
+	r = bucket_build(dir_of, nc, n, &start, &idx);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct kids k = { 0 };
+		int rr = 0;
+
+		for (size_t x = start[i]; x < start[i + 1] && rr >= 0; x++) {
+			size_t j = idx[x];
+			char name[NAMES_BUF];
+
+			if (c[j].kind == FTRACK_COMPONENT_FILE) {
+				names_component_file(c[j].name, c[j].file_type, name);
+				rr = kids_add(&k, "m:", c[j].id, name, component_type(&c[j]),
+					      FS_NODE_COMPONENT, CACHE_KIND_FILE,
+					      c[j].size > 0 ? (uint64_t)c[j].size : 0, d[i].mtime_ns, true);
+			} else {
+				uint64_t total = 0;
+
+				for (size_t m = 0; m < c[j].n_members; m++)
+					total += c[j].members[m].size > 0 ? (uint64_t)c[j].members[m].size : 0;
+				names_sanitize(c[j].name, c[j].name ? strlen(c[j].name) : 0, name);
+				rr = kids_add(&k, "m:", c[j].id, name, component_type(&c[j]),
+					      FS_NODE_COMPONENT_DIR, CACHE_KIND_DIR, total, d[i].mtime_ns,
+					      false);
+			}
+		}
+		d[i].result = rr < 0 ? rr : apply(s, d[i].ino, d[i].gen, d[i].first, started, &k);
+		kids_release(&k);
+	}
 
 	/* the members of sequences and containers, each directory in one apply */
-	for (size_t j = 0; j < nc && r >= 0; j++) {
+	for (size_t j = 0; j < nc; j++) {
 		struct dirinfo *p = dir_by_id(d, n, c[j].version_id);
 		struct cache_dirstate ds;
 		struct kids mk = { 0 };
@@ -877,10 +1011,9 @@ static int fetch_components(struct sync *s, struct dirinfo *d, size_t n, int64_t
 		kids_release(&mk);
 	}
 out:
-	if (k)
-		for (size_t i = 0; i < n; i++)
-			kids_release(&k[i]);
-	free(k);
+	free(start);
+	free(idx);
+	free(dir_of);
 	free(ids);
 	free(cids);
 	ftrack_component_array_free(c, nc);
@@ -1370,8 +1503,21 @@ static int fetch_location_views(struct sync *s, struct dirinfo *d, size_t n, int
 }
 
 /*
+ * Queue @inos (owned by the caller, room for FRONTIER_BATCH) as a prefetch
+ * job topped up with cousins of the same kind from the frontier, so that a
+ * walk's waves cover whole levels instead of one directory each.
+ */
+static void enqueue_wave(struct sync *s, uint8_t node, uint64_t *inos, size_t m, int depth)
+{
+	if (m < FRONTIER_BATCH)
+		m += frontier_take(s, node, 0, inos + m, FRONTIER_BATCH - m);
+	enqueue(s, node, inos, m, depth);
+}
+
+/*
  * Queue the fetchable child directories of @d that are not fresh as one
- * prefetch job per node group, to go on @depth more levels.
+ * prefetch job per node group, to go on @depth more levels; with @depth < 0
+ * only remember them in the frontier.
  */
 static void prefetch_children(struct sync *s, struct dirinfo *d, size_t n, int depth)
 {
@@ -1398,12 +1544,15 @@ static void prefetch_children(struct sync *s, struct dirinfo *d, size_t n, int d
 			    (cs.flags & CACHE_DIR_COMPLETE) && now - cs.fetched_ns <= ttl_ns)
 				continue;	/* fresh already */
 			if (node && node_group(b.node) != node_group(node)) {
-				enqueue(s, node, inos, m, depth);
+				if (depth >= 0)
+					enqueue_wave(s, node, inos, m, depth);
+				else
+					frontier_add(s, node, inos, m);
 				m = 0;
 			}
 			node = b.node;
-			if (m == cap) {
-				size_t nc = cap ? cap * 2 : 64;
+			if (m + FRONTIER_BATCH >= cap) {
+				size_t nc = cap ? cap * 2 : 2 * FRONTIER_BATCH;
 				uint64_t *v = realloc(inos, nc * sizeof(*v));
 
 				if (!v)
@@ -1415,7 +1564,10 @@ static void prefetch_children(struct sync *s, struct dirinfo *d, size_t n, int d
 		}
 		cache_dir_free(cd);
 	}
-	enqueue(s, node, inos, m, depth);
+	if (m && depth >= 0)
+		enqueue_wave(s, node, inos, m, depth);
+	else if (m)
+		frontier_add(s, node, inos, m);
 	free(inos);
 }
 
@@ -1449,6 +1601,8 @@ static void run_job(struct sync *s, struct job *j)
 		n++;
 	}
 	qsort(d, n, sizeof(*d), cmp_dir_id);
+	log_debug(MOD, "fetching %zu director%s of kind %u (prefetch depth %d)", n, n == 1 ? "y" : "ies",
+		  (unsigned)node_group(j->node), j->depth);
 	if (!s->fs->ftrack) {
 		r = -ENOTCONN;
 	} else {
@@ -1490,7 +1644,7 @@ static void run_job(struct sync *s, struct job *j)
 		d[i].result = res;
 		finish_dir(s, d[i].ino, res);
 	}
-	if (r == 0 && j->depth > 0)
+	if (r == 0)
 		prefetch_children(s, d, n, j->depth - 1);
 	free(d);
 }
@@ -1524,6 +1678,8 @@ static void *worker_main(void *arg)
 
 int sync_ensure_dir(struct sync *s, uint64_t ino)
 {
+	uint64_t *batch = NULL;
+	size_t n_batch = 0;
 	struct cache_dirstate ds;
 	struct cache_entry e;
 	struct fs_blob b;
@@ -1563,16 +1719,23 @@ int sync_ensure_dir(struct sync *s, uint64_t ino)
 		}
 		return 0;
 	}
-	/* never fetched: fetch now, wait bounded */
+	/* never fetched: fetch now, with its cousins from the frontier; wait bounded */
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += s->fs->cfg->first_fetch_timeout_s;
+	batch = malloc(JOB_MAX_DIRS * sizeof(*batch));
+	if (batch) {
+		batch[0] = ino;
+		n_batch = 1 + frontier_take(s, b.node, ino, batch + 1, FRONTIER_BATCH - 1);
+	}
 	pthread_mutex_lock(&s->lock);
 	p = pend_find(s, ino);
 	if (!p || p->state == PEND_QUEUED) {
 		/* ahead of any prefetch */
-		job_push_locked(s, b.node, &ino, 1, (int)s->fs->cfg->prefetch_depth, true);
+		job_push_locked(s, b.node, batch ? batch : &ino, batch ? n_batch : 1,
+				(int)s->fs->cfg->prefetch_depth, true);
 		p = pend_find(s, ino);
 	}
+	free(batch);
 	if (!p) {
 		pthread_mutex_unlock(&s->lock);
 		return -ENOMEM;
@@ -1709,6 +1872,8 @@ void sync_stop(struct sync *s)
 		free(p);
 	}
 	free(s->visited);
+	for (size_t g = 0; g < ARRAY_SIZE(s->frontier); g++)
+		free(s->frontier[g]);
 	while (s->inv) {
 		struct inval *iv = s->inv;
 
