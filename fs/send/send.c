@@ -119,7 +119,7 @@ int send_new(const struct send_options *opts, struct send **ret_s)
 	if (!s->o.poll_ms)
 		s->o.poll_ms = 2000;
 	if (!s->o.max_polls_per_step)
-		s->o.max_polls_per_step = 20;
+		s->o.max_polls_per_step = 5;
 	if (!s->o.backoff_min_ms)
 		s->o.backoff_min_ms = 500;
 	if (!s->o.backoff_max_ms)

@@ -118,7 +118,9 @@ struct send_options {
 	unsigned max_batch;		/* intents that close a batch early; 0 -> 5000 */
 	uint64_t max_batch_bytes;	/* 0 -> no limit */
 	unsigned poll_ms;		/* per job; 0 -> 2000 */
-	unsigned max_polls_per_step;	/* 0 -> 20 */
+	/* job polls per round; the worker runs 4 rounds a second, so the
+	 * default keeps polling under 20 requests/s (accsyn allows 30) */
+	unsigned max_polls_per_step;	/* 0 -> 5 */
 	unsigned backoff_min_ms;	/* first wait after a service error; 0 -> 500 */
 	unsigned backoff_max_ms;	/* 0 -> 30000 */
 	/* Called on the worker after states of (component, location) changed. */
