@@ -1207,14 +1207,19 @@ int ftrack_list_projects(struct ftrack *f, struct ftrack_project **ret, size_t *
 	return finish(f, r, &v, (void **)ret, ret_n, "Project");
 }
 
+#define CONTEXT_SELECT \
+	"select id, name, parent_id, project_id, object_type_id, context_type from TypedContext where "
+#define ASSET_SELECT "select id, name, context_id, type_id from Asset where "
+#define VERSION_SELECT \
+	"select id, version, asset_id, date, comment, user_id, user.username, task_id " \
+	"from AssetVersion where "
+
 int ftrack_list_child_contexts(struct ftrack *f, const char *const *parent_ids, size_t n,
 			       struct ftrack_context **ret, size_t *ret_n)
 {
 	struct vec v = VEC(struct ftrack_context, ftrack_decode_context, ftrack_context_release);
-	int r = run_in_query(f,
-			     "select id, name, parent_id, project_id, object_type_id, context_type "
-			     "from TypedContext where ",
-			     "parent_id", " order by name", parent_ids, n, vec_row, &v);
+	int r = run_in_query(f, CONTEXT_SELECT, "parent_id", " order by name", parent_ids, n, vec_row,
+			     &v);
 
 	return finish(f, r, &v, (void **)ret, ret_n, "TypedContext");
 }
@@ -1223,20 +1228,40 @@ int ftrack_list_assets(struct ftrack *f, const char *const *context_ids, size_t 
 		       struct ftrack_asset **ret, size_t *ret_n)
 {
 	struct vec v = VEC(struct ftrack_asset, ftrack_decode_asset, ftrack_asset_release);
-	int r = run_in_query(f, "select id, name, context_id, type_id from Asset where ", "context_id",
-			     " order by name", context_ids, n, vec_row, &v);
+	int r = run_in_query(f, ASSET_SELECT, "context_id", " order by name", context_ids, n, vec_row,
+			     &v);
 
 	return finish(f, r, &v, (void **)ret, ret_n, "Asset");
+}
+
+int ftrack_list_level(struct ftrack *f, const char *const *parent_ids, size_t n,
+		      struct ftrack_context **ret_contexts, size_t *ret_n_contexts,
+		      struct ftrack_asset **ret_assets, size_t *ret_n_assets)
+{
+	struct vec c = VEC(struct ftrack_context, ftrack_decode_context, ftrack_context_release);
+	struct vec a = VEC(struct ftrack_asset, ftrack_decode_asset, ftrack_asset_release);
+	/* the same `in (...)` chunks for both: each chunk's two queries share a POST */
+	const struct in_spec specs[] = {
+		{ CONTEXT_SELECT, "parent_id", " order by name", parent_ids, n, vec_row, &c },
+		{ ASSET_SELECT, "context_id", " order by name", parent_ids, n, vec_row, &a },
+	};
+	int r = run_in_specs(f, specs, ARRAY_SIZE(specs));
+
+	if (r < 0) {
+		vec_release(&a);
+		return finish(f, r, &c, NULL, NULL, "TypedContext or Asset");
+	}
+	vec_take(&c, (void **)ret_contexts, ret_n_contexts);
+	vec_take(&a, (void **)ret_assets, ret_n_assets);
+	return 0;
 }
 
 int ftrack_list_versions(struct ftrack *f, const char *const *asset_ids, size_t n,
 			 struct ftrack_version **ret, size_t *ret_n)
 {
 	struct vec v = VEC(struct ftrack_version, ftrack_decode_version, ftrack_version_release);
-	int r = run_in_query(f,
-			     "select id, version, asset_id, date, comment, user_id, user.username, "
-			     "task_id from AssetVersion where ",
-			     "asset_id", " order by version", asset_ids, n, vec_row, &v);
+	int r = run_in_query(f, VERSION_SELECT, "asset_id", " order by version", asset_ids, n, vec_row,
+			     &v);
 
 	return finish(f, r, &v, (void **)ret, ret_n, "AssetVersion");
 }
@@ -1245,9 +1270,13 @@ int ftrack_list_versions(struct ftrack *f, const char *const *asset_ids, size_t 
 	"select id, name, file_type, size, system_type, version_id, container_id from Component where "
 
 /* Padding of sequence components: a second row set, joined by id. */
+struct pad {
+	char id[FTRACK_ID_LEN + 1];
+	int padding;
+};
+
 struct padding_list {
-	char (*id)[FTRACK_ID_LEN + 1];
-	int *pad;
+	struct pad *a;
 	size_t n, cap;
 };
 
@@ -1264,21 +1293,152 @@ static int padding_row(const struct ftrack_entity *row, void *ud)
 		return 0;
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 16;
-		char (*ids)[FTRACK_ID_LEN + 1] = realloc(p->id, cap * sizeof(*ids));
-		int *pads;
+		struct pad *a = realloc(p->a, cap * sizeof(*a));
 
-		if (!ids)
+		if (!a)
 			return -ENOMEM;
-		p->id = ids;
-		pads = realloc(p->pad, cap * sizeof(*pads));
-		if (!pads)
-			return -ENOMEM;
-		p->pad = pads;
+		p->a = a;
 		p->cap = cap;
 	}
-	memcpy(p->id[p->n], id, FTRACK_ID_LEN + 1);
-	p->pad[p->n++] = (int)pad;
+	memcpy(p->a[p->n].id, id, FTRACK_ID_LEN + 1);
+	p->a[p->n++].padding = (int)pad;
 	return 0;
+}
+
+static int cmp_pad(const void *x, const void *y)
+{
+	return strcmp(((const struct pad *)x)->id, ((const struct pad *)y)->id);
+}
+
+/* Sort once, then padding_of() by binary search. */
+static void padding_sort(struct padding_list *p)
+{
+	if (p->n > 1)
+		qsort(p->a, p->n, sizeof(*p->a), cmp_pad);
+}
+
+static int padding_of(const struct padding_list *p, const char *id)
+{
+	struct pad key;
+	const struct pad *hit;
+
+	if (!id || p->n == 0 || strlen(id) > FTRACK_ID_LEN)
+		return 0;
+	memcpy(key.id, id, strlen(id) + 1);
+	hit = bsearch(&key, p->a, p->n, sizeof(*p->a), cmp_pad);
+	return hit ? hit->padding : 0;
+}
+
+static void padding_release(struct padding_list *p)
+{
+	free(p->a);
+	memset(p, 0, sizeof(*p));
+}
+
+/* An id -> index map over an array of components, by sorting. */
+struct id_index {
+	const char *id;
+	size_t i;
+};
+
+static int cmp_id_index(const void *x, const void *y)
+{
+	return strcmp(((const struct id_index *)x)->id, ((const struct id_index *)y)->id);
+}
+
+static long id_index_find(const struct id_index *ix, size_t n, const char *id)
+{
+	const struct id_index key = { id, 0 }, *hit;
+
+	if (!id || n == 0)
+		return -1;
+	hit = bsearch(&key, ix, n, sizeof(*ix), cmp_id_index);
+	return hit ? (long)hit->i : -1;
+}
+
+/*
+ * assemble_components() - the top-level components @a with their sequences'
+ * padding from @pads and their members from @m attached (members are moved
+ * out of @m), and members that also came as top-level rows dropped. Takes
+ * ownership of @a and @m in every case. O((na + nm) log na).
+ */
+static int assemble_components(struct ftrack_component *a, size_t na, struct ftrack_component *m,
+			       size_t nm, struct padding_list *pads, struct ftrack_component **ret,
+			       size_t *ret_n)
+{
+	struct id_index *ix = NULL;
+	size_t *cnt = NULL, o = 0;
+	bool *drop = NULL;
+	int r = -ENOMEM;
+
+	if (na == 0) {
+		ftrack_component_array_free(a, na);
+		ftrack_component_array_free(m, nm);
+		*ret = NULL;
+		*ret_n = 0;
+		return 0;
+	}
+	ix = malloc(na * sizeof(*ix));
+	cnt = calloc(na, sizeof(*cnt));
+	drop = calloc(na, sizeof(*drop));
+	if (!ix || !cnt || !drop)
+		goto fail;
+	for (size_t i = 0; i < na; i++)
+		ix[i] = (struct id_index){ a[i].id, i };
+	qsort(ix, na, sizeof(*ix), cmp_id_index);
+	padding_sort(pads);
+	for (size_t i = 0; i < na; i++)
+		if (a[i].kind == FTRACK_COMPONENT_SEQUENCE)
+			a[i].padding = padding_of(pads, a[i].id);
+	for (size_t j = 0; j < nm; j++) {
+		long k = m[j].id ? id_index_find(ix, na, m[j].container_id) : -1;
+
+		if (k >= 0 && a[k].kind != FTRACK_COMPONENT_FILE)
+			cnt[k]++;
+	}
+	for (size_t k = 0; k < na; k++) {
+		if (cnt[k] == 0)
+			continue;
+		a[k].members = calloc(cnt[k], sizeof(*a[k].members));
+		if (!a[k].members)
+			goto fail;
+	}
+	for (size_t j = 0; j < nm; j++) {
+		long k = m[j].id ? id_index_find(ix, na, m[j].container_id) : -1;
+
+		if (k < 0 || a[k].kind == FTRACK_COMPONENT_FILE)
+			continue;
+		a[k].members[a[k].n_members++] = m[j];
+		memset(&m[j], 0, sizeof(m[j]));
+	}
+	/* members that also carry a version_id are not repeated at top level */
+	for (size_t i = 0; i < na; i++) {
+		long k = id_index_find(ix, na, a[i].container_id);
+
+		drop[i] = k >= 0 && (size_t)k != i;
+	}
+	for (size_t i = 0; i < na; i++) {
+		if (drop[i])
+			ftrack_component_release(&a[i]);
+		else
+			a[o++] = a[i];
+	}
+	r = 0;
+	if (o == 0) {
+		free(a);
+		a = NULL;
+	}
+	*ret = a;
+	*ret_n = o;
+	a = NULL;
+	na = 0;
+fail:
+	free(ix);
+	free(cnt);
+	free(drop);
+	ftrack_component_array_free(a, na);
+	ftrack_component_array_free(m, nm);
+	return r;
 }
 
 int ftrack_list_components(struct ftrack *f, const char *const *version_ids, size_t n,
@@ -1294,7 +1454,7 @@ int ftrack_list_components(struct ftrack *f, const char *const *version_ids, siz
 	};
 	struct ftrack_component *a = NULL, *m = NULL;
 	const char **cids = NULL;
-	size_t na = 0, nm = 0, nc = 0, o = 0;
+	size_t na = 0, nm = 0, nc = 0;
 	int r;
 
 	/* one round trip for the components and the sequences' padding */
@@ -1302,10 +1462,6 @@ int ftrack_list_components(struct ftrack *f, const char *const *version_ids, siz
 	r = finish(f, r, &top, (void **)&a, &na, "Component");
 	if (r < 0)
 		goto fail;
-	for (size_t i = 0; i < na; i++)
-		for (size_t j = 0; j < pads.n; j++)
-			if (strcmp(a[i].id, pads.id[j]) == 0)
-				a[i].padding = pads.pad[j];
 	cids = calloc(na + 1, sizeof(*cids));
 	if (!cids) {
 		r = -ENOMEM;
@@ -1321,59 +1477,235 @@ int ftrack_list_components(struct ftrack *f, const char *const *version_ids, siz
 		r = finish(f, r, &mem, (void **)&m, &nm, "Component");
 		if (r < 0)
 			goto fail;
-		for (size_t i = 0; i < na; i++) {
-			size_t k = 0;
-
-			if (a[i].kind == FTRACK_COMPONENT_FILE)
-				continue;
-			for (size_t j = 0; j < nm; j++)
-				if (m[j].id && m[j].container_id && strcmp(m[j].container_id, a[i].id) == 0)
-					k++;
-			if (k == 0)
-				continue;
-			a[i].members = calloc(k, sizeof(*a[i].members));
-			if (!a[i].members) {
-				r = -ENOMEM;
-				goto fail;
-			}
-			for (size_t j = 0; j < nm; j++)
-				if (m[j].id && m[j].container_id && strcmp(m[j].container_id, a[i].id) == 0) {
-					a[i].members[a[i].n_members++] = m[j];
-					memset(&m[j], 0, sizeof(m[j]));
-				}
-		}
 	}
-	/* members that also carry a version_id are not repeated at top level */
-	for (size_t i = 0; i < na; i++) {
-		bool member = false;
-
-		for (size_t j = 0; a[i].container_id && j < na; j++)
-			if (j != i && strcmp(a[j].id, a[i].container_id) == 0)
-				member = true;
-		if (member)
-			ftrack_component_release(&a[i]);
-		else
-			a[o++] = a[i];
-	}
-	na = o;
-	ftrack_component_array_free(m, nm);
 	free(cids);
-	free(pads.id);
-	free(pads.pad);
-	if (na == 0) {
-		free(a);
-		a = NULL;
-	}
-	*ret = a;
-	*ret_n = na;
-	return 0;
+	r = assemble_components(a, na, m, nm, &pads, ret, ret_n);
+	padding_release(&pads);
+	return r;
 fail:
 	free(cids);
-	free(pads.id);
-	free(pads.pad);
+	padding_release(&pads);
 	ftrack_component_array_free(m, nm);
 	ftrack_component_array_free(a, na);
 	return r;
+}
+
+int ftrack_list_versions_and_components(struct ftrack *f, const char *const *asset_ids, size_t n,
+					struct ftrack_version **ret_versions, size_t *ret_n_versions,
+					struct ftrack_component **ret_components,
+					size_t *ret_n_components)
+{
+	struct vec ver = VEC(struct ftrack_version, ftrack_decode_version, ftrack_version_release);
+	struct vec top = VEC(struct ftrack_component, ftrack_decode_component, ftrack_component_release);
+	struct vec mem = VEC(struct ftrack_component, ftrack_decode_component, ftrack_component_release);
+	struct padding_list pads = { 0 };
+	/*
+	 * Relations in the criteria reach the components (and the members of
+	 * containers) straight from the asset ids, so nothing waits for the
+	 * version ids: one POST per page round for all four row sets.
+	 */
+	const struct in_spec specs[] = {
+		{ VERSION_SELECT, "asset_id", " order by version", asset_ids, n, vec_row, &ver },
+		{ COMPONENT_SELECT, "version.asset_id", " order by name", asset_ids, n, vec_row, &top },
+		{ "select id, padding from SequenceComponent where ", "version.asset_id", "", asset_ids, n,
+		  padding_row, &pads },
+		{ COMPONENT_SELECT, "container.version.asset_id", " order by name", asset_ids, n, vec_row,
+		  &mem },
+	};
+	struct ftrack_version *v = NULL;
+	struct ftrack_component *a = NULL, *m = NULL, *c = NULL;
+	size_t nv = 0, na = 0, nm = 0, nc = 0;
+	int r = run_in_specs(f, specs, ARRAY_SIZE(specs));
+
+	if (r < 0) {
+		vec_release(&ver);
+		vec_release(&top);
+		padding_release(&pads);
+		return finish(f, r, &mem, NULL, NULL, "AssetVersion or Component");
+	}
+	vec_take(&ver, (void **)&v, &nv);
+	vec_take(&top, (void **)&a, &na);
+	vec_take(&mem, (void **)&m, &nm);
+	r = assemble_components(a, na, m, nm, &pads, &c, &nc);
+	padding_release(&pads);
+	if (r < 0) {
+		ftrack_version_array_free(v, nv);
+		return r;
+	}
+	*ret_versions = v;
+	*ret_n_versions = nv;
+	*ret_components = c;
+	*ret_n_components = nc;
+	return 0;
+}
+
+/* ---- components by id, placed in the tree ------------------------------ */
+
+#define PLACE_VERSION(rel) \
+	rel ".version, " rel ".date, " rel ".asset_id, " rel ".asset.name, " rel ".asset.parent.link"
+
+#define PLACED_SELECT \
+	"select id, name, file_type, size, system_type, version_id, container_id, " \
+	PLACE_VERSION("version") ", container.name, container.file_type, container.size, " \
+	"container.system_type, container.version_id, container.container_id, " \
+	PLACE_VERSION("container.version") " from Component where "
+
+static int decode_link_item(const struct ftrack_entity *it, struct ftrack_link *l)
+{
+	int r;
+
+	memset(l, 0, sizeof(*l));
+	TRY(take_id(it, "id", &l->id, true));
+	TRY(take_str(it, "name", &l->name, false));
+	if (!l->name && !(l->name = strdup("")))
+		TRY(-ENOMEM);
+	TRY(take_str(it, "type", &l->type, false));
+	return 0;
+fail:
+	ftrack_link_release(l);
+	return r;
+}
+
+/*
+ * `link` at @path: a JSON array of {id, name, type}, or (the schema declares
+ * it a string) that array as JSON text. 0 with *ret NULL when absent.
+ */
+static int decode_link(const struct ftrack_entity *e, const char *path, struct ftrack_link **ret,
+		       size_t *ret_n)
+{
+	struct json_doc *doc = NULL;
+	const cJSON *arr = NULL, *item;
+	struct ftrack_link *l = NULL;
+	const char *text;
+	size_t n = 0, k = 0;
+	int r = ftrack_entity_list_len(e, path, &n);
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (r == -EPROTO && ftrack_entity_str(e, path, &text) == 1) {
+		r = json_doc_parse(text, strlen(text), &doc);
+		if (r < 0)
+			return r == -ENOMEM ? r : -EPROTO;
+		arr = json_doc_root(doc);
+		if (!cJSON_IsArray(arr)) {
+			json_doc_free(doc);
+			return -EPROTO;
+		}
+		n = (size_t)cJSON_GetArraySize(arr);
+		r = 1;
+	}
+	if (r <= 0 || n == 0)
+		return r;
+	l = calloc(n, sizeof(*l));
+	if (!l) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (arr) {
+		cJSON_ArrayForEach(item, arr) {
+			struct ftrack_entity it = { .priv_obj = item, .priv_graph = NULL };
+
+			r = cJSON_IsObject(item) ? decode_link_item(&it, &l[k]) : -EPROTO;
+			if (r < 0)
+				goto out;
+			k++;
+		}
+	} else {
+		for (; k < n; k++) {
+			struct ftrack_entity it;
+
+			r = ftrack_entity_list_at(e, path, k, &it);
+			if (r == 0)
+				r = -EPROTO;
+			if (r > 0)
+				r = decode_link_item(&it, &l[k]);
+			if (r < 0)
+				goto out;
+		}
+	}
+	*ret = l;
+	*ret_n = k;
+	l = NULL;
+	r = 0;
+out:
+	ftrack_link_array_free(l, k);
+	json_doc_free(doc);
+	return r;
+}
+
+int ftrack_decode_placed_component(const struct ftrack_entity *e,
+				   struct ftrack_placed_component *pc)
+{
+	const char *rel = "version";
+	struct ftrack_entity cont;
+	char path[64];
+	int r;
+
+	memset(pc, 0, sizeof(*pc));
+	TRY(ftrack_decode_component(e, &pc->component));
+	if (pc->component.container_id) {
+		TRY(ftrack_entity_ref(e, "container", &cont));
+		if (r == 1) {
+			TRY(ftrack_decode_component(&cont, &pc->container));
+			rel = "container.version";	/* a member sits under its container's version */
+		}
+	}
+	snprintf(path, sizeof(path), "%s.id", rel);
+	TRY(take_id(e, path, &pc->version_id, false));
+	if (!pc->version_id)
+		return 0;
+	snprintf(path, sizeof(path), "%s.version", rel);
+	r = ftrack_entity_int(e, path, &pc->version);
+	if (r <= 0 || pc->version < 0)
+		TRY(-EPROTO);
+	snprintf(path, sizeof(path), "%s.date", rel);
+	TRY(ftrack_entity_time(e, path, &pc->version_date_ns));
+	snprintf(path, sizeof(path), "%s.asset_id", rel);
+	TRY(take_id(e, path, &pc->asset_id, false));
+	snprintf(path, sizeof(path), "%s.asset.name", rel);
+	TRY(take_str(e, path, &pc->asset_name, false));
+	snprintf(path, sizeof(path), "%s.asset.parent.link", rel);
+	TRY(decode_link(e, path, &pc->link, &pc->n_link));
+	return 0;
+fail:
+	ftrack_placed_component_release(pc);
+	return r;
+}
+
+int ftrack_get_components(struct ftrack *f, const char *const *ids, size_t n,
+			  struct ftrack_placed_component **ret, size_t *ret_n)
+{
+	struct vec v = VEC(struct ftrack_placed_component, ftrack_decode_placed_component,
+			   ftrack_placed_component_release);
+	struct padding_list pads = { 0 };
+	/* the rows, the padding of sequences among them and of members' sequences: one POST */
+	const struct in_spec specs[] = {
+		{ PLACED_SELECT, "id", "", ids, n, vec_row, &v },
+		{ "select id, padding from SequenceComponent where ", "id", "", ids, n, padding_row,
+		  &pads },
+		{ "select id, padding from SequenceComponent where members any (", "id", ")", ids, n,
+		  padding_row, &pads },
+	};
+	struct ftrack_placed_component *a = NULL;
+	size_t na = 0;
+	int r = run_in_specs(f, specs, ARRAY_SIZE(specs));
+
+	r = finish(f, r, &v, (void **)&a, &na, "Component");
+	if (r < 0) {
+		padding_release(&pads);
+		return r;
+	}
+	padding_sort(&pads);
+	for (size_t i = 0; i < na; i++) {
+		if (a[i].component.kind == FTRACK_COMPONENT_SEQUENCE)
+			a[i].component.padding = padding_of(&pads, a[i].component.id);
+		if (a[i].container.kind == FTRACK_COMPONENT_SEQUENCE)
+			a[i].container.padding = padding_of(&pads, a[i].container.id);
+	}
+	padding_release(&pads);
+	*ret = a;
+	*ret_n = na;
+	return 0;
 }
 
 int ftrack_list_component_locations(struct ftrack *f, const char *const *component_ids, size_t n,

@@ -36,6 +36,10 @@ int ftrack_decode_component(const struct ftrack_entity *e, struct ftrack_compone
 int ftrack_decode_component_location(const struct ftrack_entity *e,
 				     struct ftrack_component_location *ret);
 int ftrack_decode_location(const struct ftrack_entity *e, struct ftrack_location *ret);
+/* A component with its version, asset and the asset's context link, as
+ * ftrack_get_components() selects them (padding is not set here). */
+int ftrack_decode_placed_component(const struct ftrack_entity *e,
+				   struct ftrack_placed_component *ret);
 
 /*
  * ftrack_rows_of_result() - deliver the rows of one result object (query:

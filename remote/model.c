@@ -69,6 +69,31 @@ void ftrack_component_release(struct ftrack_component *c)
 	c->n_members = 0;
 }
 
+void ftrack_link_release(struct ftrack_link *l)
+{
+	if (!l)
+		return;
+	FREE_FIELD(l->id);
+	FREE_FIELD(l->name);
+	FREE_FIELD(l->type);
+}
+
+void ftrack_placed_component_release(struct ftrack_placed_component *pc)
+{
+	if (!pc)
+		return;
+	ftrack_component_release(&pc->component);
+	ftrack_component_release(&pc->container);
+	FREE_FIELD(pc->version_id);
+	FREE_FIELD(pc->asset_id);
+	FREE_FIELD(pc->asset_name);
+	ftrack_link_array_free(pc->link, pc->n_link);
+	pc->link = NULL;
+	pc->n_link = 0;
+	pc->version = 0;
+	pc->version_date_ns = 0;
+}
+
 void ftrack_component_location_release(struct ftrack_component_location *cl)
 {
 	if (!cl)
@@ -141,6 +166,9 @@ ARRAY_FREE(ftrack_version_array_free, struct ftrack_version, ftrack_version_rele
 ARRAY_FREE(ftrack_component_array_free, struct ftrack_component, ftrack_component_release)
 ARRAY_FREE(ftrack_component_location_array_free, struct ftrack_component_location,
 	   ftrack_component_location_release)
+ARRAY_FREE(ftrack_link_array_free, struct ftrack_link, ftrack_link_release)
+ARRAY_FREE(ftrack_placed_component_array_free, struct ftrack_placed_component,
+	   ftrack_placed_component_release)
 ARRAY_FREE(ftrack_location_array_free, struct ftrack_location, ftrack_location_release)
 ARRAY_FREE(accsyn_task_array_free, struct accsyn_task, accsyn_task_release)
 

@@ -249,6 +249,18 @@ int ftrack_list_child_contexts(struct ftrack *f, const char *const *parent_ids, 
 /* Assets whose context_id is any of @context_ids. */
 int ftrack_list_assets(struct ftrack *f, const char *const *context_ids, size_t n,
 		       struct ftrack_asset **ret, size_t *ret_n);
+/*
+ * ftrack_list_level() - one context level: the TypedContext children
+ * (as ftrack_list_child_contexts()) and the assets (as ftrack_list_assets())
+ * of @parent_ids, in one POST per page round instead of two: each `in (...)`
+ * chunk's two queries travel together, and later rounds carry the next page
+ * of only the queries that have more rows. On success both arrays are
+ * caller-owned (ftrack_context_array_free(), ftrack_asset_array_free()), each
+ * NULL when its count is 0; on failure neither is returned.
+ */
+int ftrack_list_level(struct ftrack *f, const char *const *parent_ids, size_t n,
+		      struct ftrack_context **ret_contexts, size_t *ret_n_contexts,
+		      struct ftrack_asset **ret_assets, size_t *ret_n_assets);
 /* Versions of any of @asset_ids, ordered by version. */
 int ftrack_list_versions(struct ftrack *f, const char *const *asset_ids, size_t n,
 			 struct ftrack_version **ret, size_t *ret_n);
@@ -259,6 +271,31 @@ int ftrack_list_versions(struct ftrack *f, const char *const *asset_ids, size_t 
  */
 int ftrack_list_components(struct ftrack *f, const char *const *version_ids, size_t n,
 			   struct ftrack_component **ret, size_t *ret_n);
+/*
+ * ftrack_list_versions_and_components() - an asset level and the version
+ * level under it at once: the versions of @asset_ids (as
+ * ftrack_list_versions()) and the components of those versions (as
+ * ftrack_list_components(): top-level ones, sequences padded, members
+ * attached), in one POST per page round. The components are found through
+ * relations (`version.asset_id in (...)`, `container.version.asset_id in
+ * (...)`), so no round waits for the version ids. Group the components by
+ * version_id. Both arrays caller-owned as above.
+ */
+int ftrack_list_versions_and_components(struct ftrack *f, const char *const *asset_ids, size_t n,
+					struct ftrack_version **ret_versions, size_t *ret_n_versions,
+					struct ftrack_component **ret_components,
+					size_t *ret_n_components);
+/*
+ * ftrack_get_components() - the components whose id is in @ids, each with
+ * what places it in the projects tree without walking it: its version
+ * (number, date, id), asset (id, name) and the asset's context `link`
+ * (project first); for a member of a sequence or container, its container
+ * and the container's version. One POST per page round (the rows and the
+ * sequences' padding together). Ids that match nothing are left out; order
+ * is the server's. Free with ftrack_placed_component_array_free().
+ */
+int ftrack_get_components(struct ftrack *f, const char *const *ids, size_t n,
+			  struct ftrack_placed_component **ret, size_t *ret_n);
 /* ComponentLocations of any of @component_ids (all locations). */
 int ftrack_list_component_locations(struct ftrack *f, const char *const *component_ids, size_t n,
 				    struct ftrack_component_location **ret, size_t *ret_n);

@@ -87,6 +87,38 @@ struct ftrack_component {
 	size_t n_members;
 };
 
+/* One step of a `link`: the project or a context on the way down the tree. */
+struct ftrack_link {
+	char *id;
+	char *name;		/* "" when the server sent none */
+	char *type;		/* schema id, e.g. "Project", "Sequence", "Shot" */
+};
+
+/*
+ * A component with everything needed to place it in the projects tree
+ * (ftrack_get_components()): projects/<link names>/<asset>/v<NNN>/<component>,
+ * or .../<container>/<member> for a member of a sequence or container.
+ */
+struct ftrack_placed_component {
+	struct ftrack_component component;	/* no members; padding set for sequences */
+	/*
+	 * The container when @component is a member of one (container.id is
+	 * NULL otherwise); no members; padding set for sequences.
+	 */
+	struct ftrack_component container;
+	/* The version the component is shown under: its own, or for a member its
+	 * container's. NULL (and the fields below 0/NULL) when it has none. */
+	char *version_id;
+	int64_t version;		/* AssetVersion.version */
+	int64_t version_date_ns;	/* publish date; 0 when unknown */
+	char *asset_id;
+	char *asset_name;
+	/* The asset's context: link[0] is the project, link[n_link - 1] the
+	 * context the asset sits in (the project itself for a project asset). */
+	struct ftrack_link *link;
+	size_t n_link;
+};
+
 struct ftrack_component_location {
 	char *id;
 	char *component_id;
@@ -177,6 +209,8 @@ void ftrack_asset_release(struct ftrack_asset *a);
 void ftrack_version_release(struct ftrack_version *v);
 void ftrack_component_release(struct ftrack_component *c);	/* members too */
 void ftrack_component_location_release(struct ftrack_component_location *cl);
+void ftrack_link_release(struct ftrack_link *l);
+void ftrack_placed_component_release(struct ftrack_placed_component *pc);
 void ftrack_location_release(struct ftrack_location *l);
 void ftrack_job_release(struct ftrack_job *j);
 void accsyn_job_release(struct accsyn_job *j);
@@ -189,6 +223,8 @@ void ftrack_asset_array_free(struct ftrack_asset *a, size_t n);
 void ftrack_version_array_free(struct ftrack_version *a, size_t n);
 void ftrack_component_array_free(struct ftrack_component *a, size_t n);
 void ftrack_component_location_array_free(struct ftrack_component_location *a, size_t n);
+void ftrack_link_array_free(struct ftrack_link *a, size_t n);
+void ftrack_placed_component_array_free(struct ftrack_placed_component *a, size_t n);
 void ftrack_location_array_free(struct ftrack_location *a, size_t n);
 void accsyn_task_array_free(struct accsyn_task *a, size_t n);
 
