@@ -9,6 +9,9 @@
  *   remote-probe ftrack query EXPR [LIMIT]
  *   remote-probe ftrack name-is TYPE VALUE        (the value goes through the escaper)
  *   remote-probe ftrack children|assets|versions|components|cls ID...
+ *   remote-probe ftrack level ID...                (contexts + assets, ftrack_list_level)
+ *   remote-probe ftrack asset-level ID...          (ftrack_list_versions_and_components)
+ *   remote-probe ftrack get-components ID...       (ftrack_get_components)
  *   remote-probe ftrack batch N EXPR               (N queries, one send)
  *   remote-probe ftrack create-cl COMPONENT LOCATION RESOURCE_IDENTIFIER
  *   remote-probe ftrack create-job STATUS DESCRIPTION
@@ -338,6 +341,110 @@ static int ftrack_main(int argc, char **argv)
 		if (r < 0) {
 			printf("}\n");
 			goto out_err;
+		}
+	} else if (strcmp(op, "level") == 0 || strcmp(op, "asset-level") == 0 ||
+		   strcmp(op, "get-components") == 0) {
+		const char *const *ids = (const char *const *)argv + 1;
+		size_t nids = (size_t)argc - 1;
+
+		if (strcmp(op, "level") == 0) {
+			struct ftrack_context *c;
+			struct ftrack_asset *a;
+			size_t nc, na;
+
+			r = ftrack_list_level(f, ids, nids, &c, &nc, &a, &na);
+			if (r == 0) {
+				printf("{\"ok\":true,\"contexts\":[");
+				for (size_t i = 0; i < nc; i++) {
+					printf("%s{\"id\":", i ? "," : "");
+					jstr(c[i].id);
+					printf(",\"name\":");
+					jstr(c[i].name);
+					printf(",\"parent_id\":");
+					jstr(c[i].parent_id);
+					printf("}");
+				}
+				printf("],\"assets\":[");
+				for (size_t i = 0; i < na; i++) {
+					printf("%s{\"id\":", i ? "," : "");
+					jstr(a[i].id);
+					printf(",\"name\":");
+					jstr(a[i].name);
+					printf(",\"context_id\":");
+					jstr(a[i].context_id);
+					printf("}");
+				}
+				printf("]");
+				ftrack_context_array_free(c, nc);
+				ftrack_asset_array_free(a, na);
+			}
+		} else if (strcmp(op, "asset-level") == 0) {
+			struct ftrack_version *v;
+			struct ftrack_component *c;
+			size_t nv, nc;
+
+			r = ftrack_list_versions_and_components(f, ids, nids, &v, &nv, &c, &nc);
+			if (r == 0) {
+				printf("{\"ok\":true,\"versions\":[");
+				for (size_t i = 0; i < nv; i++) {
+					printf("%s{\"id\":", i ? "," : "");
+					jstr(v[i].id);
+					printf(",\"version\":%" PRId64 ",\"asset_id\":", v[i].version);
+					jstr(v[i].asset_id);
+					printf("}");
+				}
+				printf("],\"components\":[");
+				for (size_t i = 0; i < nc; i++) {
+					printf("%s{\"id\":", i ? "," : "");
+					jstr(c[i].id);
+					printf(",\"version_id\":");
+					jstr(c[i].version_id);
+					printf(",\"kind\":%d,\"padding\":%d,\"members\":%zu}", (int)c[i].kind,
+					       c[i].padding, c[i].n_members);
+				}
+				printf("]");
+				ftrack_version_array_free(v, nv);
+				ftrack_component_array_free(c, nc);
+			}
+		} else {
+			struct ftrack_placed_component *pc;
+			size_t n;
+
+			r = ftrack_get_components(f, ids, nids, &pc, &n);
+			if (r == 0) {
+				printf("{\"ok\":true,\"items\":[");
+				for (size_t i = 0; i < n; i++) {
+					printf("%s{\"id\":", i ? "," : "");
+					jstr(pc[i].component.id);
+					printf(",\"name\":");
+					jstr(pc[i].component.name);
+					printf(",\"kind\":%d,\"padding\":%d,\"container_id\":",
+					       (int)pc[i].component.kind, pc[i].component.padding);
+					jstr(pc[i].container.id);
+					printf(",\"container_name\":");
+					jstr(pc[i].container.name);
+					printf(",\"container_padding\":%d,\"version_id\":", pc[i].container.padding);
+					jstr(pc[i].version_id);
+					printf(",\"version\":%" PRId64 ",\"date_ns\":%" PRId64 ",\"asset_id\":",
+					       pc[i].version, pc[i].version_date_ns);
+					jstr(pc[i].asset_id);
+					printf(",\"asset_name\":");
+					jstr(pc[i].asset_name);
+					printf(",\"link\":[");
+					for (size_t k = 0; k < pc[i].n_link; k++) {
+						printf("%s{\"id\":", k ? "," : "");
+						jstr(pc[i].link[k].id);
+						printf(",\"name\":");
+						jstr(pc[i].link[k].name);
+						printf(",\"type\":");
+						jstr(pc[i].link[k].type);
+						printf("}");
+					}
+					printf("]}");
+				}
+				printf("]");
+				ftrack_placed_component_array_free(pc, n);
+			}
 		}
 	} else if (strcmp(op, "create-cl") == 0 && argc == 4) {
 		char id[FTRACK_ID_LEN + 1];
