@@ -10,6 +10,7 @@
  *   dirs     be64 ino             -> u8 ver, u32 flags, u32 n, u64 gen, i64 fetched
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1130,7 +1131,6 @@ struct old_kid {
 
 struct apply_ctx {
 	uint64_t parent;
-	uint64_t expected;
 	int64_t fetched_ns;
 	const struct cache_child *ch;
 	size_t n;
@@ -1205,9 +1205,14 @@ static int load_old(struct cache *c, MDB_txn *txn, struct apply_ctx *x)
 	return 0;
 }
 
-static int apply_fn(struct cache *c, MDB_txn *txn, void *ctx)
+/*
+ * Apply one directory (x->parent, x->ch, x->n) inside @txn. The generation
+ * guard was checked by the caller. Per-directory failures (-ENOENT,
+ * -ENOTDIR, -EINVAL) may come after some writes: the caller then aborts
+ * the (sub)transaction.
+ */
+static int apply_one(struct cache *c, MDB_txn *txn, struct apply_ctx *x)
 {
-	struct apply_ctx *x = ctx;
 	struct cache_dirstate st;
 	unsigned char rec[ENT_MAX], dk[DIRKEY_MAX];
 	uint64_t next_ino, gen;
@@ -1220,8 +1225,6 @@ static int apply_fn(struct cache *c, MDB_txn *txn, void *ctx)
 	r = dirstate_get(c, txn, x->parent, &st);
 	if (r < 0)
 		return r;
-	if (st.generation != x->expected)
-		return -ESTALE;
 
 	r = load_old(c, txn, x);
 	if (r < 0)
@@ -1379,47 +1382,197 @@ static int apply_fn(struct cache *c, MDB_txn *txn, void *ctx)
 	return r;
 }
 
+/* ---- writes: apply several fetched directories in one transaction ---- */
+
+/* Failures that concern one directory of a batch: it is skipped. */
+static bool is_dir_error(int r)
+{
+	return r == -ESTALE || r == -ENOENT || r == -ENOTDIR || r == -EINVAL;
+}
+
+/* Checks that need no transaction. 0, -EINVAL, -ENOMEM. */
+static int check_apply(const struct cache_apply *d)
+{
+	int r;
+
+	if (d->parent == 0 || (d->n && !d->children) || d->n > UINT32_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < d->n; i++) {
+		if (check_child(&d->children[i]) < 0)
+			return -EINVAL;
+	}
+	r = strings_unique(d->children, d->n, true);
+	if (r == 0)
+		r = strings_unique(d->children, d->n, false);
+	return r;
+}
+
+struct many_ctx {
+	const struct cache_apply *dirs;
+	size_t n;
+	int *pre;			/* result of check_apply() per directory */
+	int *res;			/* per attempt */
+	struct cache_changes **chg;	/* per attempt; NULL when not wanted */
+	struct apply_ctx x;		/* scratch, reused for every directory */
+};
+
+static int many_fn(struct cache *c, MDB_txn *txn, void *ctx)
+{
+	struct many_ctx *m = ctx;
+	struct apply_ctx *x = &m->x;
+	int applied = 0, r;
+
+	for (size_t i = 0; i < m->n; i++) {
+		m->res[i] = m->pre[i];
+		if (m->chg) {
+			cache_changes_free(m->chg[i]);
+			m->chg[i] = NULL;
+		}
+	}
+	/* Every guard against the state before the batch: a directory that an
+	 * earlier one of the same batch moved entries out of is not stale. */
+	for (size_t i = 0; i < m->n; i++) {
+		struct cache_dirstate st;
+
+		if (m->res[i] < 0)
+			continue;
+		r = dirstate_get(c, txn, m->dirs[i].parent, &st);
+		if (r < 0)
+			return r;
+		if (st.generation != m->dirs[i].expected_generation)
+			m->res[i] = -ESTALE;
+	}
+	for (size_t i = 0; i < m->n; i++) {
+		const struct cache_apply *d = &m->dirs[i];
+		MDB_txn *sub = txn;
+		int rc;
+
+		if (m->res[i] < 0)
+			continue;
+		x->parent = d->parent;
+		x->fetched_ns = d->fetched_ns;
+		x->ch = d->children;
+		x->n = d->n;
+		/* A nested transaction per directory, so that one failing
+		 * halfway is undone alone (no fsync: only the outer commit
+		 * writes). Alone in the batch, the whole one is its own. */
+		if (m->n > 1) {
+			rc = mdb_txn_begin(c->env, txn, 0, &sub);
+			if (rc)
+				return cache_errno_from_mdb(rc);
+		}
+		r = apply_one(c, sub, x);
+		if (sub != txn) {
+			if (r < 0)
+				mdb_txn_abort(sub);
+			else if ((rc = mdb_txn_commit(sub)) != 0)
+				r = cache_errno_from_mdb(rc);
+		}
+		if (r < 0) {
+			if (m->n == 1 || !is_dir_error(r))
+				return r;
+			m->res[i] = r;
+			continue;
+		}
+		if (m->chg) {
+			r = chgset_export(&x->chg, d->parent, x->generation, &m->chg[i]);
+			if (r < 0)
+				return r;
+		}
+		applied++;
+	}
+	return applied;
+}
+
+int cache_dir_apply_many(struct cache *c, const struct cache_apply *dirs, size_t n,
+			 int *ret_results, struct cache_changes **ret_changes)
+{
+	struct many_ctx m = { .dirs = dirs, .n = n };
+	struct u64map seen = { 0 };
+	size_t max_n = 0;
+	int r;
+
+	if (!c || (n && (!dirs || !ret_results)) || n > INT_MAX)
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	m.pre = calloc(n, sizeof(*m.pre));
+	m.res = calloc(n, sizeof(*m.res));
+	m.chg = ret_changes ? calloc(n, sizeof(*m.chg)) : NULL;
+	if (!m.pre || !m.res || (ret_changes && !m.chg) || u64map_init(&seen, n) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		r = check_apply(&dirs[i]);
+		if (r == -ENOMEM)
+			goto out;
+		/* a directory twice: the later ones are skipped */
+		if (r == 0 && u64map_add(&seen, dirs[i].parent, i))
+			r = -EINVAL;
+		m.pre[i] = r;
+		if (r == 0 && dirs[i].n > max_n)
+			max_n = dirs[i].n;
+	}
+	m.x.inos = malloc((max_n ? max_n : 1) * sizeof(*m.x.inos));
+	m.x.cls = malloc(max_n ? max_n : 1);
+	m.x.old_idx = malloc((max_n ? max_n : 1) * sizeof(*m.x.old_idx));
+	if (!m.x.inos || !m.x.cls || !m.x.old_idx) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = cache_write(c, many_fn, &m);
+	if (n == 1 && is_dir_error(r)) {
+		m.res[0] = r;	/* the batch was this directory: its txn was aborted */
+		r = 0;
+	}
+	if (r >= 0) {
+		memcpy(ret_results, m.res, n * sizeof(*m.res));
+		if (ret_changes) {
+			memcpy(ret_changes, m.chg, n * sizeof(*m.chg));
+			free(m.chg);
+			m.chg = NULL;
+		}
+	}
+out:
+	if (m.chg) {
+		for (size_t i = 0; i < n; i++)
+			cache_changes_free(m.chg[i]);
+		free(m.chg);
+	}
+	free(m.pre);
+	free(m.res);
+	u64map_release(&seen);
+	free(m.x.inos);
+	free(m.x.cls);
+	free(m.x.old_idx);
+	free(m.x.old);
+	free(m.x.old_bytes.p);
+	u64map_release(&m.x.old_map);
+	chgset_release(&m.x.chg);
+	return r;
+}
+
 int cache_dir_apply(struct cache *c, uint64_t parent, uint64_t expected_generation,
 		    int64_t fetched_ns, const struct cache_child *children, size_t n,
 		    struct cache_changes **ret_changes)
 {
-	struct apply_ctx x = {
+	const struct cache_apply d = {
 		.parent = parent,
-		.expected = expected_generation,
+		.expected_generation = expected_generation,
 		.fetched_ns = fetched_ns,
-		.ch = children,
+		.children = children,
 		.n = n,
 	};
-	int r;
+	struct cache_changes *ch = NULL;
+	int res, r;
 
-	if (!c || parent == 0 || (n && !children) || n > UINT32_MAX)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		if (check_child(&children[i]) < 0)
-			return -EINVAL;
-	}
-	r = strings_unique(children, n, true);
-	if (r == 0)
-		r = strings_unique(children, n, false);
+	r = cache_dir_apply_many(c, &d, 1, &res, ret_changes ? &ch : NULL);
 	if (r < 0)
 		return r;
-	x.inos = malloc((n ? n : 1) * sizeof(*x.inos));
-	x.cls = malloc(n ? n : 1);
-	x.old_idx = malloc((n ? n : 1) * sizeof(*x.old_idx));
-	if (!x.inos || !x.cls || !x.old_idx) {
-		r = -ENOMEM;
-		goto out;
-	}
-	r = cache_write(c, apply_fn, &x);
-	if (r >= 0 && ret_changes)
-		r = chgset_export(&x.chg, parent, x.generation, ret_changes);
-out:
-	free(x.inos);
-	free(x.cls);
-	free(x.old_idx);
-	free(x.old);
-	free(x.old_bytes.p);
-	u64map_release(&x.old_map);
-	chgset_release(&x.chg);
-	return r;
+	if (res < 0)
+		return res;
+	if (ret_changes)
+		*ret_changes = ch;
+	return 0;
 }

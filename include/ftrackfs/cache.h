@@ -358,6 +358,54 @@ int cache_dir_apply(struct cache *c, uint64_t parent, uint64_t expected_generati
 		    int64_t fetched_ns, const struct cache_child *children, size_t n,
 		    struct cache_changes **ret_changes);
 
+/* One directory of cache_dir_apply_many(). Pointers are borrowed for the
+ * duration of the call. */
+struct cache_apply {
+	uint64_t parent;
+	uint64_t expected_generation;	/* as for cache_dir_apply() */
+	int64_t fetched_ns;
+	const struct cache_child *children;
+	size_t n;
+};
+
+/*
+ * cache_dir_apply_many() - cache_dir_apply() for @n directories, in ONE
+ * write transaction (one fsync), e.g. a whole level of a walk.
+ * @dirs, @n:    each directory exactly as for cache_dir_apply(): its
+ *               children replace its old ones, it gets a new generation
+ *               and CACHE_DIR_COMPLETE, its change set is its own.
+ *               Directories are applied in array order.
+ * @ret_results: array of @n ints, required when @n > 0. On success slot i
+ *               is 0 when @dirs[i] was applied, or the -errno
+ *               cache_dir_apply() would have returned for it alone
+ *               (-ESTALE, -ENOENT, -ENOTDIR, -EINVAL); such a directory
+ *               is skipped with none of its writes, the others commit.
+ * @ret_changes: NULL, or an array of @n pointers: slot i receives the
+ *               change set of @dirs[i] (free each with
+ *               cache_changes_free()), NULL for a skipped directory.
+ *
+ * Guards: every expected_generation is compared with the state committed
+ * before this call (so a write by anyone else since the fetch still gives
+ * -ESTALE), not with what earlier directories of the same batch did: when
+ * @dirs[0] takes a child out of @dirs[1] (CACHE_CHANGE_MOVED), @dirs[1] is
+ * still applied, over the state @dirs[0] left, which is what a walk that
+ * fetched the whole level at once wants. A directory removed by an
+ * earlier one of the batch gets -ENOENT. The same parent twice: the later
+ * slots get -EINVAL.
+ *
+ * Cost: one transaction holds the dirty pages of all directories in
+ * memory until the commit (about the size of the records written; ~200 B
+ * per new child), and LMDB keeps those pages for reuse: keep batches to
+ * some 10,000s of children. A batch that would dirty more than LMDB allows
+ * in one transaction (~512 MiB) fails with -EFBIG, nothing written.
+ *
+ * Returns the number of directories applied (>= 0) and fills the outputs;
+ * -errno when nothing was written at all (storage, -ENOMEM, -EINVAL for a
+ * NULL @c, @dirs or @ret_results), with the outputs untouched.
+ */
+int cache_dir_apply_many(struct cache *c, const struct cache_apply *dirs, size_t n,
+			 int *ret_results, struct cache_changes **ret_changes);
+
 /* ------------------------------------------------------------------------ */
 /* Component-location state */
 

@@ -555,6 +555,189 @@ static void test_generation_guard(void **state)
 	}
 }
 
+/* ---- cache_dir_apply_many() ---- */
+
+static void test_apply_many(void **state)
+{
+	struct fx *f = *state;
+	struct cache_child top[4] = {
+		mkchild("p:A", "A", CACHE_KIND_DIR, 0),
+		mkchild("p:B", "B", CACHE_KIND_DIR, 0),
+		mkchild("p:C", "C", CACHE_KIND_DIR, 0),
+		mkchild("p:F", "F", CACHE_KIND_FILE, 1),
+	};
+	struct cache_child in_a[2] = {
+		mkchild("p:a1", "a1", CACHE_KIND_FILE, 1),
+		mkchild("p:a2", "a2", CACHE_KIND_FILE, 2),
+	};
+	struct cache_child in_b[1] = { mkchild("p:b1", "b1", CACHE_KIND_FILE, 3) };
+	/* a1 moves in, then C would contain itself: C is undone as a whole */
+	struct cache_child in_c[2] = {
+		mkchild("p:a1", "a1", CACHE_KIND_FILE, 1),
+		mkchild("p:C", "self", CACHE_KIND_DIR, 0),
+	};
+	struct cache_child bad = mkchild("p:z", "z/z", CACHE_KIND_FILE, 0);
+	struct cache_dirstate sa, sb, sc, sr;
+	struct cache_changes *ch[8];
+	struct cache_entry e;
+	uint64_t A, B, C, F, A1, seq;
+	int res[8];
+
+	assert_int_equal(cache_dir_apply(f->c, CACHE_ROOT_INO, 0, 1, top, 4, NULL), 0);
+	assert_int_equal(cache_ino_lookup(f->c, "p:A", &A), 1);
+	assert_int_equal(cache_ino_lookup(f->c, "p:B", &B), 1);
+	assert_int_equal(cache_ino_lookup(f->c, "p:C", &C), 1);
+	assert_int_equal(cache_ino_lookup(f->c, "p:F", &F), 1);
+	assert_int_equal(cache_dir_state(f->c, CACHE_ROOT_INO, &sr), 1);
+	{
+		const struct cache_apply dirs[8] = {
+			{ .parent = A, .fetched_ns = 7, .children = in_a, .n = 2 },
+			{ .parent = B, .expected_generation = 12345, .children = in_b, .n = 1 },
+			{ .parent = C, .children = in_c, .n = 2 },
+			{ .parent = F, .children = in_b, .n = 1 },
+			{ .parent = 9999, .children = in_b, .n = 1 },
+			{ .parent = A, .children = in_b, .n = 1 },	/* A twice */
+			{ .parent = B, .children = &bad, .n = 1 },
+			{ .parent = CACHE_ROOT_INO, .expected_generation = sr.generation,
+			  .fetched_ns = 8, .children = top, .n = 4 },
+		};
+
+		seq = f->c->write_seq;
+		assert_int_equal(cache_dir_apply_many(f->c, dirs, 8, res, ch), 2);
+		assert_int_equal(f->c->write_seq, seq + 1);	/* one commit */
+	}
+	assert_int_equal(res[0], 0);
+	assert_int_equal(res[1], -ESTALE);
+	assert_int_equal(res[2], -EINVAL);
+	assert_int_equal(res[3], -ENOTDIR);
+	assert_int_equal(res[4], -ENOENT);
+	assert_int_equal(res[5], -EINVAL);
+	assert_int_equal(res[6], -EINVAL);
+	assert_int_equal(res[7], 0);	/* the root again, unchanged */
+	for (int i = 1; i < 7; i++)
+		assert_null(ch[i]);
+	assert_non_null(ch[0]);
+	assert_int_equal(ch[0]->parent, A);
+	assert_int_equal(ch[0]->n, 2);
+	assert_int_equal(ch[0]->v[0].kind, CACHE_CHANGE_ADDED);
+	assert_non_null(ch[7]);
+	assert_int_equal(ch[7]->n, 0);
+	assert_true(ch[7]->generation > ch[0]->generation);
+	assert_int_equal(cache_dir_state(f->c, A, &sa), 1);
+	assert_int_equal(sa.generation, ch[0]->generation);
+	assert_int_equal(sa.fetched_ns, 7);
+	assert_int_equal(sa.n_children, 2);
+	assert_true(sa.flags & CACHE_DIR_COMPLETE);
+	for (int i = 0; i < 8; i++)
+		cache_changes_free(ch[i]);
+	/* C's half-done move was undone: a1 still in A, C never written */
+	assert_int_equal(cache_ino_lookup(f->c, "p:a1", &A1), 1);
+	assert_int_equal(cache_get(f->c, A1, &e), 1);
+	assert_int_equal(e.parent, A);
+	assert_int_equal(cache_dir_state(f->c, C, &sc), 0);
+	assert_int_equal(cache_lookup(f->c, C, "a1", NULL, NULL), 0);
+	assert_int_equal(cache_dir_state(f->c, CACHE_ROOT_INO, &sr), 1);
+	assert_int_equal(sr.fetched_ns, 8);
+	assert_int_equal(cache_dir_state(f->c, B, &sb), 0);
+	assert_int_equal(cache_dir_apply(f->c, B, 0, 8, in_b, 1, NULL), 0);
+	assert_int_equal(cache_dir_state(f->c, B, &sb), 1);
+
+	/* Guards are against the state before the batch: B takes a1 out of A,
+	 * A (fetched at the same time) still applies, without a1. */
+	{
+		struct cache_child b2[2] = {
+			mkchild("p:a1", "from-a", CACHE_KIND_FILE, 1),
+			mkchild("p:b1", "b1", CACHE_KIND_FILE, 3),
+		};
+		struct cache_child a2[1] = { mkchild("p:a2", "a2", CACHE_KIND_FILE, 22) };
+		const struct cache_apply dirs[2] = {
+			{ .parent = B, .expected_generation = sb.generation, .children = b2, .n = 2 },
+			{ .parent = A, .expected_generation = sa.generation, .children = a2, .n = 1 },
+		};
+
+		assert_int_equal(cache_dir_apply_many(f->c, dirs, 2, res, ch), 2);
+		assert_int_equal(res[0], 0);
+		assert_int_equal(res[1], 0);
+		assert_int_equal(ch[0]->n, 1);	/* a1 MOVED; b1 unchanged */
+		assert_int_equal(ch[0]->v[0].kind, CACHE_CHANGE_MOVED);
+		assert_int_equal(ch[0]->v[0].old_parent, A);
+		assert_int_equal(ch[1]->n, 1);	/* only a2's size: a1 had left already */
+		assert_int_equal(ch[1]->v[0].kind, CACHE_CHANGE_ATTR);
+		cache_changes_free(ch[0]);
+		cache_changes_free(ch[1]);
+		assert_int_equal(cache_get(f->c, A1, &e), 1);
+		assert_int_equal(e.parent, B);
+		assert_string_equal(e.name, "from-a");
+		assert_int_equal(cache_dir_state(f->c, A, &sa), 1);
+		assert_int_equal(sa.n_children, 1);
+	}
+
+	/* a batch of one stale directory: 0 applied, nothing committed */
+	{
+		const struct cache_apply one = { .parent = A, .expected_generation = 1,
+						 .children = in_a, .n = 2 };
+
+		assert_int_equal(cache_dir_apply_many(f->c, &one, 1, res, NULL), 0);
+		assert_int_equal(res[0], -ESTALE);
+	}
+	/* argument errors write nothing */
+	assert_int_equal(cache_dir_apply_many(f->c, NULL, 0, NULL, NULL), 0);
+	assert_int_equal(cache_dir_apply_many(NULL, NULL, 0, NULL, NULL), -EINVAL);
+	{
+		const struct cache_apply one = { .parent = A, .children = in_a, .n = 2 };
+
+		assert_int_equal(cache_dir_apply_many(f->c, &one, 1, NULL, NULL), -EINVAL);
+		assert_int_equal(cache_dir_apply_many(f->c, NULL, 1, res, NULL), -EINVAL);
+	}
+}
+
+/* A batch bigger than the map: grown and retried as a whole. */
+static void test_apply_many_grows_map(void **state)
+{
+	struct fx *f = *state;
+	enum { ND = 40, NK = 300 };
+	struct cache_child top[ND], *kids = calloc(ND * NK, sizeof(*kids));
+	char (*keys)[32] = calloc(ND * NK + ND, sizeof(*keys));
+	char (*names)[32] = calloc(ND * NK + ND, sizeof(*names));
+	struct cache_apply dirs[ND];
+	struct cache_changes *ch[ND];
+	struct cache_info info;
+	int res[ND];
+
+	assert_non_null(kids);
+	for (int d = 0; d < ND; d++) {
+		snprintf(keys[d], sizeof(keys[d]), "p:d%d", d);
+		snprintf(names[d], sizeof(names[d]), "d%d", d);
+		top[d] = mkchild(keys[d], names[d], CACHE_KIND_DIR, 0);
+	}
+	assert_int_equal(cache_dir_apply(f->c, CACHE_ROOT_INO, 0, 1, top, ND, NULL), 0);
+	for (int d = 0; d < ND; d++) {
+		dirs[d] = (struct cache_apply){ .fetched_ns = 1, .children = kids + d * NK, .n = NK };
+		assert_int_equal(cache_ino_lookup(f->c, keys[d], &dirs[d].parent), 1);
+		for (int k = 0; k < NK; k++) {
+			int i = ND + d * NK + k;
+
+			snprintf(keys[i], sizeof(keys[i]), "p:f%d-%d", d, k);
+			snprintf(names[i], sizeof(names[i]), "file_%04d.exr", k);
+			kids[d * NK + k] = mkchild(keys[i], names[i], CACHE_KIND_FILE, (uint64_t)k);
+		}
+	}
+	assert_int_equal(cache_info(f->c, &info), 0);
+	assert_true(info.map_size <= (1u << 20));
+	assert_int_equal(cache_dir_apply_many(f->c, dirs, ND, res, ch), ND);
+	assert_int_equal(cache_info(f->c, &info), 0);
+	assert_true(info.map_size > (1u << 20));
+	assert_int_equal(info.n_entries, ND + ND * NK);
+	for (int d = 0; d < ND; d++) {
+		assert_int_equal(res[d], 0);
+		assert_int_equal(ch[d]->n, NK);
+		cache_changes_free(ch[d]);
+	}
+	free(kids);
+	free(keys);
+	free(names);
+}
+
 static void test_put_and_remove_child(void **state)
 {
 	struct fx *f = *state;
@@ -1128,6 +1311,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_apply_move_between_dirs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_rejects_bad_children, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_generation_guard, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apply_many, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apply_many_grows_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_and_remove_child, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compstate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_state_machine, setup, teardown),
