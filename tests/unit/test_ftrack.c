@@ -620,6 +620,362 @@ static void test_retries_and_errors(void **state)
 	ths_stop(s);
 }
 
+/* ---- combined helpers: a level per POST ---------------------------------- */
+
+#define SEQ "5e000000-0000-4000-8000-000000000001"
+#define V1 "a0000000-0000-4000-8000-000000000001"
+#define ASSET1 "a5000000-0000-4000-8000-000000000001"
+#define SHOT "5b000000-0000-4000-8000-000000000001"
+#define PROJ "9e000000-0000-4000-8000-000000000001"
+#define LINK "[{\"id\":\"" PROJ "\",\"name\":\"proj\",\"type\":\"Project\"}," \
+	     "{\"id\":\"" SHOT "\",\"name\":\"sh010\",\"type\":\"Shot\"}]"
+#define FULL_VERSION                                                                            \
+	"{\"__entity_type__\":\"AssetVersion\",\"id\":\"" V1 "\",\"version\":3,\"asset_id\":\"" ASSET1 \
+	"\",\"date\":{\"__type__\":\"datetime\",\"value\":\"2024-05-01T10:00:00\"},"              \
+	"\"asset\":{\"__entity_type__\":\"Asset\",\"id\":\"" ASSET1 "\",\"name\":\"plate\","         \
+	"\"parent\":{\"__entity_type__\":\"Shot\",\"id\":\"" SHOT "\",\"link\":" LINK "}}}"
+
+struct level_state {
+	unsigned posts;
+	unsigned ops[64];	/* queries per POST */
+	int seen_c[64], seen_a[64];
+	unsigned n_ctx, n_asset;
+};
+
+/* One synthetic row of @table number @i. */
+static int level_row(char *out, size_t len, const char *e, unsigned long i)
+{
+	if (strstr(e, "from TypedContext"))
+		return snprintf(out, len, "{\"__entity_type__\":\"Shot\",\"id\":\"c0000000-0000-4000-8000-%012lu\","
+				"\"name\":\"sh%03lu\",\"parent_id\":\"" SHOT "\"}", i, i);
+	if (strstr(e, "from Asset "))
+		return snprintf(out, len, "{\"__entity_type__\":\"Asset\",\"id\":\"a5500000-0000-4000-8000-%012lu\","
+				"\"name\":\"a%lu\",\"context_id\":\"" SHOT "\"}", i, i);
+	if (strstr(e, "from AssetVersion"))
+		return snprintf(out, len, "{\"__entity_type__\":\"AssetVersion\",\"id\":\"%s\",\"version\":%lu,"
+				"\"asset_id\":\"" ASSET1 "\"}",
+				i ? "a0000000-0000-4000-8000-000000000002" : V1, i + 1);
+	if (strstr(e, "from SequenceComponent"))
+		return snprintf(out, len, "{\"__entity_type__\":\"SequenceComponent\",\"id\":\"" SEQ "\",\"padding\":4}");
+	if (strstr(e, "container.version.asset_id in") || strstr(e, "container_id in"))
+		return snprintf(out, len, "{\"__entity_type__\":\"FileComponent\",\"id\":\"f1000000-0000-4000-8000-%012lu\","
+				"\"name\":\"%lu\",\"file_type\":\".exr\",\"size\":10,\"container_id\":\"" SEQ "\"}",
+				i, 1001 + i);
+	/* components of versions: the sequence, a file, and a member that also has a version_id */
+	if (i == 0)
+		return snprintf(out, len, "{\"__entity_type__\":\"SequenceComponent\",\"id\":\"" SEQ "\","
+				"\"name\":\"plate\",\"file_type\":\".exr\",\"system_type\":\"sequence\","
+				"\"version_id\":\"" V1 "\"}");
+	if (i == 1)
+		return snprintf(out, len, "{\"__entity_type__\":\"FileComponent\",\"id\":\"f0000000-0000-4000-8000-000000000001\","
+				"\"name\":\"main\",\"file_type\":\".mov\",\"size\":5,\"version_id\":\"" V1 "\"}");
+	return snprintf(out, len, "{\"__entity_type__\":\"FileComponent\",\"id\":\"f1000000-0000-4000-8000-000000000000\","
+			"\"name\":\"1001\",\"file_type\":\".exr\",\"version_id\":\"" V1 "\",\"container_id\":\"" SEQ "\"}");
+}
+
+static unsigned level_total(const struct level_state *st, const char *e)
+{
+	if (strstr(e, "from TypedContext"))
+		return st->n_ctx;
+	if (strstr(e, "from Asset "))
+		return st->n_asset;
+	if (strstr(e, "from AssetVersion"))
+		return 2;
+	if (strstr(e, "from SequenceComponent"))
+		return 1;
+	return 3;
+}
+
+/* Fake /api for the combined helpers: rows by entity type, paged. */
+static void level_handler(const struct ths_request *req, struct ths_reply *rp, void *ud)
+{
+	struct level_state *st = ud;
+	static __thread char out[1 << 20];
+	cJSON *ops, *op;
+	size_t o = 0;
+	unsigned p = st->posts++;
+
+	ops = cJSON_Parse(req->body);
+	assert_true(cJSON_IsArray(ops));
+	out[o++] = '[';
+	cJSON_ArrayForEach(op, ops) {
+		const char *action = cJSON_GetObjectItem(op, "action")->valuestring;
+		const char *e, *q;
+		unsigned long off = 0, lim = 0, total;
+
+		if (o > 1)
+			out[o++] = ',';
+		if (strcmp(action, "query_server_information") == 0) {
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "{\"version\":\"4.13.8\"}");
+			continue;
+		}
+		e = cJSON_GetObjectItem(op, "expression")->valuestring;
+		q = strstr(e, " offset ");
+		assert_non_null(q);
+		sscanf(q, " offset %lu limit %lu", &off, &lim);
+		if (p < 64) {
+			st->ops[p]++;
+			st->seen_c[p] |= strstr(e, "from TypedContext") != NULL;
+			st->seen_a[p] |= strstr(e, "from Asset ") != NULL;
+		}
+		total = level_total(st, e);
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "{\"action\":\"query\",\"data\":[");
+		if (strstr(e, "from Component where id in")) {
+			/* get_components: a member whose container carries the full version, and a
+			 * file whose version is a bare reference to the same one */
+			o += (size_t)snprintf(out + o, sizeof(out) - o,
+				"{\"__entity_type__\":\"FileComponent\",\"id\":\"f1000000-0000-4000-8000-000000000007\","
+				"\"name\":\"1007\",\"file_type\":\".exr\",\"container_id\":\"" SEQ "\","
+				"\"container\":{\"__entity_type__\":\"SequenceComponent\",\"id\":\"" SEQ "\","
+				"\"name\":\"plate\",\"system_type\":\"sequence\",\"version_id\":\"" V1 "\","
+				"\"version\":" FULL_VERSION "}},"
+				"{\"__entity_type__\":\"FileComponent\",\"id\":\"f0000000-0000-4000-8000-000000000001\","
+				"\"name\":\"main\",\"file_type\":\".mov\",\"version_id\":\"" V1 "\","
+				"\"version\":{\"__entity_type__\":\"AssetVersion\",\"id\":\"" V1 "\"}}");
+			total = 0;
+		} else if (strstr(e, "SequenceComponent where id in")) {
+			total = 0;	/* none of the ids is itself a sequence */
+		}
+		for (unsigned long i = off; i < off + lim && i < total; i++) {
+			if (i > off)
+				out[o++] = ',';
+			o += (size_t)level_row(out + o, sizeof(out) - o, e, i);
+		}
+		if (off + lim < total)
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "],\"metadata\":{\"next\":{\"offset\":%lu}}}",
+					      off + lim);
+		else
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "],\"metadata\":{\"next\":{\"offset\":null}}}");
+	}
+	out[o++] = ']';
+	out[o] = '\0';
+	cJSON_Delete(ops);
+	rp->body = out;
+	rp->body_len = o;
+}
+
+static void test_list_level(void **state)
+{
+	struct level_state st = { .n_ctx = 7, .n_asset = 3 };
+	struct ths *s = ths_start(level_handler, &st);
+	struct ftrack *f = client(s, 500);
+	struct ftrack_context *c = NULL;
+	struct ftrack_asset *a = NULL;
+	const char *ids[8];
+	char buf[8][37];
+	size_t nc = 0, na = 0;
+
+	(void)state;
+	for (int i = 0; i < 8; i++) {
+		snprintf(buf[i], 37, "c0000000-0000-4000-8000-%012d", 100 + i);
+		ids[i] = buf[i];
+	}
+	/* a level of 8 contexts: one POST (the handshake rides along) */
+	assert_int_equal(ftrack_list_level(f, ids, 8, &c, &nc, &a, &na), 0);
+	assert_int_equal(st.posts, 1);
+	assert_int_equal(st.ops[0], 2);
+	assert_int_equal(nc, 7);
+	assert_int_equal(na, 3);
+	assert_string_equal(c[6].name, "sh006");
+	assert_string_equal(a[2].name, "a2");
+	assert_string_equal(a[0].context_id, SHOT);
+	ftrack_context_array_free(c, nc);
+	ftrack_asset_array_free(a, na);
+	/* nothing found: NULL arrays, still one POST */
+	st = (struct level_state){ 0 };
+	assert_int_equal(ftrack_list_level(f, ids, 8, &c, &nc, &a, &na), 0);
+	assert_null(c);
+	assert_null(a);
+	assert_int_equal(nc + na, 0);
+	assert_int_equal(st.posts, 1);
+	/* no ids: no request; a bad id: -EINVAL before any request */
+	st.posts = 0;
+	assert_int_equal(ftrack_list_level(f, ids, 0, &c, &nc, &a, &na), 0);
+	assert_int_equal(nc + na, 0);
+	ids[3] = "nope";
+	assert_int_equal(ftrack_list_level(f, ids, 8, &c, &nc, &a, &na), -EINVAL);
+	assert_int_equal(st.posts, 0);
+	ids[3] = buf[3];
+	ftrack_free(f);
+	ths_stop(s);
+
+	/* paged by 2: 7 contexts take 4 rounds, 3 assets 2; rounds 3 and 4 carry contexts only */
+	st = (struct level_state){ .n_ctx = 7, .n_asset = 3 };
+	s = ths_start(level_handler, &st);
+	f = client(s, 2);
+	assert_int_equal(ftrack_list_level(f, ids, 8, &c, &nc, &a, &na), 0);
+	assert_int_equal(nc, 7);
+	assert_int_equal(na, 3);
+	assert_int_equal(st.posts, 4);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(st.seen_c[i], 1);
+		assert_int_equal(st.seen_a[i], i < 2);
+		assert_int_equal(st.ops[i], i < 2 ? 2 : 1);
+	}
+	ftrack_context_array_free(c, nc);
+	ftrack_asset_array_free(a, na);
+	ftrack_free(f);
+	ths_stop(s);
+}
+
+static void test_versions_and_components(void **state)
+{
+	struct level_state st = { 0 };
+	struct ths *s = ths_start(level_handler, &st);
+	struct ftrack *f = client(s, 500);
+	struct ftrack_version *v = NULL;
+	struct ftrack_component *c = NULL;
+	const char *ids[] = { ASSET1 };
+	size_t nv = 0, nc = 0;
+
+	(void)state;
+	assert_int_equal(ftrack_list_versions_and_components(f, ids, 1, &v, &nv, &c, &nc), 0);
+	/* versions, components, padding, members: one POST */
+	assert_int_equal(st.posts, 1);
+	assert_int_equal(st.ops[0], 4);
+	assert_int_equal(nv, 2);
+	assert_int_equal(v[1].version, 2);
+	/* the member that also came as a top-level row is only a member */
+	assert_int_equal(nc, 2);
+	assert_string_equal(c[0].id, SEQ);
+	assert_int_equal(c[0].kind, FTRACK_COMPONENT_SEQUENCE);
+	assert_int_equal(c[0].padding, 4);
+	assert_int_equal(c[0].n_members, 3);
+	assert_string_equal(c[0].members[2].name, "1003");
+	assert_string_equal(c[0].members[0].container_id, SEQ);
+	assert_string_equal(c[1].name, "main");
+	assert_int_equal(c[1].n_members, 0);
+	assert_string_equal(c[1].version_id, V1);
+	ftrack_version_array_free(v, nv);
+	ftrack_component_array_free(c, nc);
+	/* the two-step helper gives the same components in two POSTs */
+	{
+		const char *vids[] = { V1 };
+
+		st.posts = 0;
+		assert_int_equal(ftrack_list_components(f, vids, 1, &c, &nc), 0);
+		assert_int_equal(st.posts, 2);
+		assert_int_equal(nc, 2);
+		assert_int_equal(c[0].padding, 4);
+		assert_int_equal(c[0].n_members, 3);
+		ftrack_component_array_free(c, nc);
+	}
+	ftrack_free(f);
+	ths_stop(s);
+}
+
+static void test_get_components(void **state)
+{
+	struct level_state st = { 0 };
+	struct ths *s = ths_start(level_handler, &st);
+	struct ftrack *f = client(s, 500);
+	struct ftrack_placed_component *pc = NULL;
+	const char *ids[] = { "f1000000-0000-4000-8000-000000000007", "f0000000-0000-4000-8000-000000000001" };
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(ftrack_get_components(f, ids, 2, &pc, &n), 0);
+	assert_int_equal(st.posts, 1);
+	assert_int_equal(st.ops[0], 3);
+	assert_int_equal(n, 2);
+	/* a member: placed under its container's version */
+	assert_string_equal(pc[0].component.name, "1007");
+	assert_null(pc[0].component.version_id);
+	assert_string_equal(pc[0].container.id, SEQ);
+	assert_string_equal(pc[0].container.name, "plate");
+	assert_int_equal(pc[0].container.padding, 4);
+	assert_string_equal(pc[0].version_id, V1);
+	assert_int_equal(pc[0].version, 3);
+	assert_true(pc[0].version_date_ns == 1714557600LL * 1000000000LL);
+	assert_string_equal(pc[0].asset_id, ASSET1);
+	assert_string_equal(pc[0].asset_name, "plate");
+	assert_int_equal(pc[0].n_link, 2);
+	assert_string_equal(pc[0].link[0].type, "Project");
+	assert_string_equal(pc[0].link[1].id, SHOT);
+	assert_string_equal(pc[0].link[1].name, "sh010");
+	/* a file whose version is a bare reference: resolved through the reply */
+	assert_null(pc[1].container.id);
+	assert_string_equal(pc[1].version_id, V1);
+	assert_int_equal(pc[1].version, 3);
+	assert_string_equal(pc[1].asset_name, "plate");
+	assert_int_equal(pc[1].n_link, 2);
+	assert_string_equal(pc[1].link[0].name, "proj");
+	ftrack_placed_component_array_free(pc, n);
+	ftrack_placed_component_array_free(NULL, 0);
+	ftrack_free(f);
+	ths_stop(s);
+}
+
+/* Decode one placed-component row given as JSON. */
+static int decode_placed(const char *json, struct ftrack_placed_component *pc)
+{
+	char *body;
+	struct json_doc *doc = NULL;
+	cJSON *root;
+	struct graph g;
+	struct rows rows = { 0 };
+	size_t n = strlen(json) + 64;
+	int r;
+
+	body = malloc(n);
+	snprintf(body, n, "[{\"action\":\"query\",\"data\":[%s]}]", json);
+	r = ftrack_decode_reply(body, strlen(body), 200, 1, &doc, NULL, 0);
+	free(body);
+	assert_int_equal(r, 0);
+	root = json_doc_root(doc);
+	assert_int_equal(graph_build(&g, root), 0);
+	assert_int_equal(ftrack_rows_of_result(cJSON_GetArrayItem(root, 0), &g, keep_row, &rows, NULL), 1);
+	r = ftrack_decode_placed_component(&rows.e[0], pc);
+	graph_release(&g);
+	json_doc_free(doc);
+	return r;
+}
+
+#define PC_HEAD "{\"__entity_type__\":\"FileComponent\"," ID ",\"name\":\"main\",\"version_id\":\"" V1 "\","
+#define PC_VERSION(link)                                                                       \
+	"\"version\":{\"__entity_type__\":\"AssetVersion\",\"id\":\"" V1 "\",\"version\":1,"       \
+	"\"asset_id\":\"" ASSET1 "\",\"asset\":{\"__entity_type__\":\"Asset\",\"id\":\"" ASSET1 "\"," \
+	"\"name\":\"a\",\"parent\":{\"__entity_type__\":\"Shot\",\"id\":\"" SHOT "\",\"link\":" link "}}}}"
+
+static void test_placed_hostile(void **state)
+{
+	struct ftrack_placed_component pc;
+
+	(void)state;
+	/* the schema declares link a string: JSON text is accepted too */
+	assert_int_equal(decode_placed(PC_HEAD PC_VERSION("\"[{\\\"id\\\":\\\"" PROJ "\\\",\\\"name\\\":\\\"p\\\","
+						     "\\\"type\\\":\\\"Project\\\"}]\""), &pc), 0);
+	assert_int_equal(pc.n_link, 1);
+	assert_string_equal(pc.link[0].name, "p");
+	ftrack_placed_component_release(&pc);
+	ftrack_placed_component_release(&pc);	/* twice is harmless */
+	/* no name: "", no type: NULL; an empty link is no link */
+	assert_int_equal(decode_placed(PC_HEAD PC_VERSION("[{\"id\":\"" PROJ "\"}]"), &pc), 0);
+	assert_string_equal(pc.link[0].name, "");
+	assert_null(pc.link[0].type);
+	ftrack_placed_component_release(&pc);
+	assert_int_equal(decode_placed(PC_HEAD PC_VERSION("[]"), &pc), 0);
+	assert_null(pc.link);
+	ftrack_placed_component_release(&pc);
+	/* no version at all: placed nowhere, not an error */
+	assert_int_equal(decode_placed("{\"__entity_type__\":\"FileComponent\"," ID ",\"name\":\"x\"}", &pc), 0);
+	assert_null(pc.version_id);
+	assert_int_equal(pc.n_link, 0);
+	ftrack_placed_component_release(&pc);
+	/* malformed */
+	assert_int_equal(decode_placed(PC_HEAD PC_VERSION("[{\"id\":\"../etc\"}]"), &pc), -EPROTO);
+	assert_int_equal(decode_placed(PC_HEAD PC_VERSION("[{\"name\":\"x\"}]"), &pc), -EPROTO);
+	assert_int_equal(decode_placed(PC_HEAD PC_VERSION("[5]"), &pc), -EPROTO);
+	assert_int_equal(decode_placed(PC_HEAD PC_VERSION("7"), &pc), -EPROTO);
+	assert_int_equal(decode_placed(PC_HEAD PC_VERSION("\"not json\""), &pc), -EPROTO);
+	assert_int_equal(decode_placed(PC_HEAD PC_VERSION("\"{}\""), &pc), -EPROTO);
+	assert_int_equal(decode_placed(PC_HEAD PC_VERSION("[{\"id\":\"" PROJ "\",\"name\":5}]"), &pc), -EPROTO);
+	assert_int_equal(decode_placed(PC_HEAD "\"version\":{\"__entity_type__\":\"AssetVersion\",\"id\":\"" V1 "\"}}",
+				       &pc), -EPROTO);	/* a version without its number */
+	assert_int_equal(decode_placed(PC_HEAD "\"container_id\":\"" SEQ "\",\"container\":{\"__entity_type__\":"
+				       "\"SequenceComponent\",\"id\":\"" SEQ "\"}}", &pc), -EPROTO);	/* nameless */
+}
+
 static void test_config(void **state)
 {
 	struct ftrack_config cfg = { .server_url = "http://ftrack.example.com", .api_user = "u", .api_key = "k" };
@@ -664,6 +1020,10 @@ int main(void)
 		cmocka_unit_test(test_paging),
 		cmocka_unit_test(test_batching),
 		cmocka_unit_test(test_retries_and_errors),
+		cmocka_unit_test(test_list_level),
+		cmocka_unit_test(test_versions_and_components),
+		cmocka_unit_test(test_get_components),
+		cmocka_unit_test(test_placed_hostile),
 		cmocka_unit_test(test_config),
 	};
 	int r;
