@@ -78,8 +78,17 @@ struct sync {
 	uint64_t *frontier[FS_NODE_LMEMBER + 1];
 	size_t n_frontier[FS_NODE_LMEMBER + 1], cap_frontier[FS_NODE_LMEMBER + 1];
 
-	uint64_t *visited;		/* open addressing, 0 = empty */
+	/*
+	 * Directories visited this session and until when they are fresh:
+	 * lets opendir/lookup of a fresh directory skip LMDB entirely.
+	 * Open addressing, ino 0 = empty; guarded by vlock.
+	 */
+	struct vslot {
+		uint64_t ino;
+		int64_t fresh_until_ns;
+	} *visited;
 	size_t visited_cap, n_visited;
+	pthread_mutex_t vlock;
 
 	pthread_mutex_t ilock;
 	pthread_cond_t icv;
@@ -309,6 +318,30 @@ static int job_push_locked(struct sync *s, uint8_t node, const uint64_t *inos, s
 	return 0;
 }
 
+/* Move the queued job holding @ino to the front of the queue. */
+static void job_promote_locked(struct sync *s, uint64_t ino)
+{
+	struct job *prev = NULL;
+
+	for (struct job *j = s->jobs; j; prev = j, j = j->next) {
+		bool has = false;
+
+		for (size_t i = 0; i < j->n && !has; i++)
+			has = j->inos[i] == ino;
+		if (!has)
+			continue;
+		if (prev) {
+			prev->next = j->next;
+			if (s->jobs_tail == j)
+				s->jobs_tail = prev;
+			j->next = s->jobs;
+			s->jobs = j;
+		}
+		pthread_cond_signal(&s->work_cv);
+		return;
+	}
+}
+
 static void job_free(struct job *j)
 {
 	if (j) {
@@ -437,49 +470,77 @@ static size_t frontier_take(struct sync *s, uint8_t node, uint64_t skip, uint64_
 	return n;
 }
 
-/* Remember @ino as visited: 1 when new, 0 when known, -ENOMEM. */
-static int visited_add(struct sync *s, uint64_t ino)
+static struct vslot *visited_slot(struct sync *s, uint64_t ino)
 {
-	int r = 1;
+	for (size_t h = (size_t)(ino * 0x9E3779B97F4A7C15ULL) & (s->visited_cap - 1);;
+	     h = (h + 1) & (s->visited_cap - 1))
+		if (s->visited[h].ino == ino || !s->visited[h].ino)
+			return &s->visited[h];
+}
 
-	pthread_mutex_lock(&s->lock);
+/*
+ * Remember @ino as visited, fresh until @fresh_until_ns (0: not known to be
+ * fresh). Returns 1 when it was not visited before, 0 when it was, -ENOMEM.
+ */
+static int visited_put(struct sync *s, uint64_t ino, int64_t fresh_until_ns)
+{
+	struct vslot *v;
+	int r;
+
+	pthread_mutex_lock(&s->vlock);
 	if ((s->n_visited + 1) * 2 > s->visited_cap) {
 		size_t cap = s->visited_cap ? s->visited_cap * 2 : 1024;
-		uint64_t *v = calloc(cap, sizeof(*v));
+		struct vslot *nv = calloc(cap, sizeof(*nv)), *old = s->visited;
+		size_t old_cap = s->visited_cap;
 
-		if (!v) {
-			pthread_mutex_unlock(&s->lock);
+		if (!nv) {
+			pthread_mutex_unlock(&s->vlock);
 			return -ENOMEM;
 		}
-		for (size_t i = 0; i < s->visited_cap; i++) {
-			uint64_t x = s->visited[i];
-
-			if (x) {
-				size_t h = (size_t)(x * 0x9E3779B97F4A7C15ULL) & (cap - 1);
-
-				while (v[h])
-					h = (h + 1) & (cap - 1);
-				v[h] = x;
-			}
-		}
-		free(s->visited);
-		s->visited = v;
+		s->visited = nv;
 		s->visited_cap = cap;
+		for (size_t i = 0; i < old_cap; i++)
+			if (old[i].ino)
+				*visited_slot(s, old[i].ino) = old[i];
+		free(old);
 	}
-	for (size_t h = (size_t)(ino * 0x9E3779B97F4A7C15ULL) & (s->visited_cap - 1);;
-	     h = (h + 1) & (s->visited_cap - 1)) {
-		if (s->visited[h] == ino) {
-			r = 0;
-			break;
-		}
-		if (!s->visited[h]) {
-			s->visited[h] = ino;
-			s->n_visited++;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&s->lock);
+	v = visited_slot(s, ino);
+	r = v->ino == 0;
+	if (r)
+		s->n_visited++;
+	v->ino = ino;
+	v->fresh_until_ns = fresh_until_ns;
+	pthread_mutex_unlock(&s->vlock);
 	return r;
+}
+
+/* Fresh-until of a visited @ino, or 0. */
+static int64_t visited_fresh_until(struct sync *s, uint64_t ino)
+{
+	int64_t t = 0;
+
+	pthread_mutex_lock(&s->vlock);
+	if (s->visited_cap) {
+		struct vslot *v = visited_slot(s, ino);
+
+		if (v->ino == ino)
+			t = v->fresh_until_ns;
+	}
+	pthread_mutex_unlock(&s->vlock);
+	return t;
+}
+
+/* After a fetch of visited @ino: fresh again until @until. */
+static void visited_refresh(struct sync *s, uint64_t ino, int64_t until)
+{
+	pthread_mutex_lock(&s->vlock);
+	if (s->visited_cap) {
+		struct vslot *v = visited_slot(s, ino);
+
+		if (v->ino == ino)
+			v->fresh_until_ns = until;
+	}
+	pthread_mutex_unlock(&s->vlock);
 }
 
 static void enqueue(struct sync *s, uint8_t node, const uint64_t *inos, size_t n, int depth)
@@ -1538,7 +1599,8 @@ static void prefetch_children(struct sync *s, struct dirinfo *d, size_t n, int d
 			if (cd->v[j].attr.kind != CACHE_KIND_DIR)
 				continue;
 			b.node = (uint8_t)cd->v[j].attr.flags;	/* the node type, see kids_add() */
-			if (!node_fetchable(b.node))
+			/* a location's view is one big query: only when listed */
+			if (!node_fetchable(b.node) || b.node == FS_NODE_LOCATION)
 				continue;
 			if (cache_dir_state(s->fs->cache, cd->v[j].ino, &cs) == 1 &&
 			    (cs.flags & CACHE_DIR_COMPLETE) && now - cs.fetched_ns <= ttl_ns)
@@ -1642,6 +1704,8 @@ static void run_job(struct sync *s, struct job *j)
 		if (res == -ESTALE)
 			res = 0;	/* a newer write won the race: the cache is fresh */
 		d[i].result = res;
+		if (res == 0)
+			visited_refresh(s, d[i].ino, started + (int64_t)s->fs->cfg->ttl_s * 1000000000LL);
 		finish_dir(s, d[i].ino, res);
 	}
 	if (r == 0)
@@ -1689,6 +1753,9 @@ int sync_ensure_dir(struct sync *s, uint64_t ino)
 
 	if (ino == CACHE_ROOT_INO)
 		return 0;
+	/* the hot path of a warm walk: visited and fresh, no LMDB at all */
+	if (visited_fresh_until(s, ino) > fs_now_ns())
+		return 0;
 	r = cache_get(s->fs->cache, ino, &e);
 	if (r <= 0)
 		return r < 0 ? r : -ENOENT;
@@ -1703,16 +1770,21 @@ int sync_ensure_dir(struct sync *s, uint64_t ino)
 			return sync_ensure_dir(s, root);
 		return 0;
 	}
-	if (!node_fetchable(b.node))
+	if (!node_fetchable(b.node)) {
+		visited_put(s, ino, INT64_MAX);	/* filled with its parent */
 		return 0;
+	}
 	r = cache_dir_state(s->fs->cache, ino, &ds);
 	if (r < 0)
 		return r;
 	if (ds.flags & CACHE_DIR_COMPLETE) {
-		if (fs_now_ns() - ds.fetched_ns > (int64_t)s->fs->cfg->ttl_s * 1000000000LL)
+		int64_t until = ds.fetched_ns + (int64_t)s->fs->cfg->ttl_s * 1000000000LL;
+		bool stale = fs_now_ns() > until;
+
+		if (stale)
 			enqueue(s, b.node, &ino, 1, 0);
 		/* first visit this session: keep the prefetch wave ahead of the user */
-		if (visited_add(s, ino) == 1 && s->fs->cfg->prefetch_depth > 0) {
+		if (visited_put(s, ino, stale ? 0 : until) == 1 && s->fs->cfg->prefetch_depth > 0) {
 			struct dirinfo d = { .ino = ino };
 
 			prefetch_children(s, &d, 1, (int)s->fs->cfg->prefetch_depth - 1);
@@ -1729,7 +1801,18 @@ int sync_ensure_dir(struct sync *s, uint64_t ino)
 	}
 	pthread_mutex_lock(&s->lock);
 	p = pend_find(s, ino);
-	if (!p || p->state == PEND_QUEUED) {
+	if (p && p->state == PEND_QUEUED) {
+		/*
+		 * Already in a queued (prefetch) job: move that whole job to the
+		 * front rather than fetching this one directory alone; a walker
+		 * outrunning the prefetch would otherwise cost a request per
+		 * directory.
+		 */
+		job_promote_locked(s, ino);
+		if (batch && n_batch > 1)
+			job_push_locked(s, b.node, batch + 1, n_batch - 1,
+					(int)s->fs->cfg->prefetch_depth, true);
+	} else if (!p) {
 		/* ahead of any prefetch */
 		job_push_locked(s, b.node, batch ? batch : &ino, batch ? n_batch : 1,
 				(int)s->fs->cfg->prefetch_depth, true);
@@ -1757,7 +1840,7 @@ int sync_ensure_dir(struct sync *s, uint64_t ino)
 	pthread_mutex_unlock(&s->lock);
 	/* the fetch's own prefetch wave covers the children: a visit */
 	if (r == 0)
-		visited_add(s, ino);
+		visited_put(s, ino, fs_now_ns() + (int64_t)s->fs->cfg->ttl_s * 1000000000LL);
 	return r;
 }
 
@@ -1814,6 +1897,7 @@ int sync_start(struct fs *fs, struct sync **ret_sync)
 	pthread_cond_init(&s->work_cv, NULL);
 	pthread_cond_init(&s->done_cv, NULL);
 	pthread_mutex_init(&s->ilock, NULL);
+	pthread_mutex_init(&s->vlock, NULL);
 	pthread_cond_init(&s->icv, NULL);
 
 	r = put_fixed(s, CACHE_ROOT_INO, top_names, top_keys, top_nodes, top_kinds, 3);

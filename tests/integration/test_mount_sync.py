@@ -141,7 +141,8 @@ def test_hostile_resource_identifiers_refused(sim, mount_factory):
 
 def test_revoked_key(sim, mount_factory):
     m = mount_factory(sim, ttl=1)
-    os.listdir(m.p(*SH010))
+    for _ in os.walk(m.p(*SH010)):     # everything below sh010 is cached
+        pass
     # revoke alice's key (as jenkins)
     r = sim.api([{"action": "reset_remote", "reset_type": "api_key", "entity_type": "User",
                   "entity_key": ALICE_ID}], user=JENKINS[0], key=JENKINS[1])
