@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <time.h>
@@ -881,6 +882,86 @@ void cache_close(struct cache *c)
 	pthread_mutex_destroy(&c->write_lock);
 	pthread_mutex_destroy(&c->slots_lock);
 	free(c);
+}
+
+/*
+ * Find the mapping of data.mdb: the VMA that holds @p, a pointer into the
+ * map. (LMDB reports the map's address only for MDB_FIXEDMAP.) 1 found,
+ * 0 not, -errno.
+ */
+static int map_vma_of(const void *p, uintptr_t *ret_lo, uintptr_t *ret_hi)
+{
+	uintptr_t addr = (uintptr_t)p;
+	char *line = NULL;
+	size_t cap = 0;
+	int r = 0;
+	FILE *fp = fopen("/proc/self/maps", "re");
+
+	if (!fp)
+		return -errno;
+	while (getline(&line, &cap, fp) > 0) {
+		unsigned long lo, hi, ino;
+
+		if (sscanf(line, "%lx-%lx %*s %*x %*x:%*x %lu", &lo, &hi, &ino) != 3)
+			continue;
+		if (addr >= lo && addr < hi) {
+			r = ino != 0;	/* a file mapping, as the map must be */
+			*ret_lo = lo;
+			*ret_hi = hi;
+			break;
+		}
+	}
+	free(line);
+	fclose(fp);
+	return r;
+}
+
+/*
+ * The map is read-only (no MDB_WRITEMAP) and MAP_SHARED: MADV_DONTNEED only
+ * drops our page-table entries; the pages stay in the page cache and the
+ * next access maps the file's current contents again (a minor fault). So
+ * it is safe while readers run. The writer lock keeps the map where it is
+ * (grow_map() remaps only under it).
+ */
+int cache_trim(struct cache *c)
+{
+	unsigned int flags = 0;
+	uintptr_t lo = 0, hi = 0;
+	MDB_txn *txn = NULL;
+	MDB_val v;
+	int r, rc;
+
+	if (!c)
+		return -EINVAL;
+	pthread_mutex_lock(&c->write_lock);
+	if (mdb_env_get_flags(c->env, &flags) != 0 || (flags & MDB_WRITEMAP)) {
+		r = -EINVAL;	/* a writable map would need msync first: never ours */
+		goto out;
+	}
+	/* a record of a clean page points into the map */
+	rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
+	if (rc) {
+		r = cache_errno_from_mdb(rc);
+		goto out;
+	}
+	r = cache_get_raw(txn, c->dbi[DBI_META], "format", 6, &v);
+	if (r == 1)
+		r = map_vma_of(v.mv_data, &lo, &hi);
+	mdb_txn_abort(txn);
+	if (r == 0) {
+		log_warn(CACHE_LOG, "cannot trim: the map is not in /proc/self/maps");
+		r = -ENOENT;
+	}
+	if (r < 0)
+		goto out;
+	r = 0;
+	if (madvise((void *)lo, hi - lo, MADV_DONTNEED) < 0) {
+		r = -errno;
+		log_warn(CACHE_LOG, "cannot trim the map: %s", strerror(-r));
+	}
+out:
+	pthread_mutex_unlock(&c->write_lock);
+	return r;
 }
 
 int cache_info(struct cache *c, struct cache_info *ret_info)

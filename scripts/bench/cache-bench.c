@@ -114,6 +114,42 @@ static int apply_dir(struct cache *c, uint64_t dir, const struct dirset *s, size
 	return r;
 }
 
+/* A field of /proc/self/status in MiB, or -1. */
+static double status_mib(const char *field)
+{
+	char line[256];
+	size_t len = strlen(field);
+	double v = -1;
+	FILE *fp = fopen("/proc/self/status", "r");
+
+	if (!fp)
+		return -1;
+	while (fgets(line, sizeof(line), fp)) {
+		if (strncmp(line, field, len) == 0 && line[len] == ':') {
+			v = (double)strtol(line + len + 1, NULL, 10) / 1024.0;
+			break;
+		}
+	}
+	fclose(fp);
+	return v;
+}
+
+static void print_rss(const char *when)
+{
+	printf("  RSS %-43s %6.1f MiB (file %.1f, anon %.1f; VmHWM %.1f)\n", when,
+	       status_mib("VmRSS"), status_mib("RssFile"), status_mib("RssAnon"),
+	       status_mib("VmHWM"));
+}
+
+static void trim_timed(struct cache *c)
+{
+	double t0 = now_s();
+	int r = cache_trim(c);
+
+	printf("  cache_trim()                                   %8.2f ms%s\n", (now_s() - t0) * 1e3,
+	       r < 0 ? " (failed)" : "");
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -226,6 +262,9 @@ int main(int argc, char **argv)
 	printf("  bytes per entity (entry+inode+key records)     %8.0f B used, %.0f B file\n",
 	       (double)info.used_bytes / (double)info.n_entries,
 	       (double)info.file_size / (double)info.n_entries);
+	print_rss("after build");
+	trim_timed(c);
+	print_rss("after cache_trim()");
 
 	/* ---- lookups on one thread ---- */
 	lks = calloc(n_lookups, sizeof(*lks));
@@ -301,6 +340,9 @@ int main(int argc, char **argv)
 		       (double)n / (t1 - t0), hits, n);
 	}
 	free(lks);
+	print_rss("after the lookups");
+	trim_timed(c);
+	print_rss("after cache_trim()");
 
 	/* ---- readdir ---- */
 	{
@@ -360,6 +402,74 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	/* ---- a walk's level: per-directory applies vs one batch ---- */
+	{
+		enum { WALK_DIRS = 2000, WALK_KIDS = 5 };
+		struct cache_child *top = calloc(2 * WALK_DIRS, sizeof(*top));
+		struct cache_child *kids = calloc(2 * WALK_DIRS * WALK_KIDS, sizeof(*kids));
+		struct cache_apply *dirs = calloc(WALK_DIRS, sizeof(*dirs));
+		char (*keys)[40] = calloc(2 * WALK_DIRS * (WALK_KIDS + 1), sizeof(*keys));
+		int *res = calloc(WALK_DIRS, sizeof(*res));
+		struct cache_child w = { .key = "p:walk", .name = "walk",
+					 .attr = { .kind = CACHE_KIND_DIR, .mode = 0555 } };
+		uint64_t wino, *inos = calloc(2 * WALK_DIRS, sizeof(*inos));
+		double anon0, t_single, t_many;
+		size_t nk = 0;
+
+		r = cache_put_child(c, CACHE_ROOT_INO, &w, &wino);
+		for (size_t d = 0; r >= 0 && d < 2 * WALK_DIRS; d++) {
+			snprintf(keys[nk], sizeof(keys[nk]), "p:walk-%zu", d);
+			top[d] = (struct cache_child){ .key = keys[nk], .name = keys[nk] + 2,
+						       .attr = { .kind = CACHE_KIND_DIR, .mode = 0555 },
+						       .type = "AssetVersion" };
+			nk++;
+			for (size_t k = 0; k < WALK_KIDS; k++) {
+				struct cache_child *ch = &kids[d * WALK_KIDS + k];
+
+				snprintf(keys[nk], sizeof(keys[nk]), "p:walk-%zu-%zu", d, k);
+				*ch = (struct cache_child){ .key = keys[nk], .name = keys[nk] + 2,
+							    .attr = { .kind = CACHE_KIND_FILE, .mode = 0444,
+								      .nlink = 1, .size = 1000 + k },
+							    .ftrack_id = keys[nk] + 2,
+							    .type = "FileComponent", .blob = blob,
+							    .blob_len = sizeof(blob) - 1 };
+				nk++;
+			}
+		}
+		if (r >= 0)
+			r = cache_dir_apply(c, wino, 0, 1, top, 2 * WALK_DIRS, NULL);
+		for (size_t d = 0; r >= 0 && d < 2 * WALK_DIRS; d++)
+			r = cache_lookup(c, wino, top[d].name, &inos[d], NULL) == 1 ? 0 : -EIO;
+		t0 = now_s();
+		for (size_t d = 0; r >= 0 && d < WALK_DIRS; d++)
+			r = cache_dir_apply(c, inos[d], 0, 1, kids + d * WALK_KIDS, WALK_KIDS, NULL);
+		t_single = now_s() - t0;
+		for (size_t d = 0; d < WALK_DIRS; d++)
+			dirs[d] = (struct cache_apply){ .parent = inos[WALK_DIRS + d], .fetched_ns = 1,
+							.children = kids + (WALK_DIRS + d) * WALK_KIDS,
+							.n = WALK_KIDS };
+		anon0 = status_mib("RssAnon");
+		t0 = now_s();
+		if (r >= 0)
+			r = cache_dir_apply_many(c, dirs, WALK_DIRS, res, NULL);
+		t_many = now_s() - t0;
+		if (r != WALK_DIRS) {
+			fprintf(stderr, "walk applies failed: %d\n", r);
+			return 1;
+		}
+		printf("  a level of %d directories of %d (fsync on):\n", WALK_DIRS, WALK_KIDS);
+		printf("    one cache_dir_apply() each                   %8.1f ms  (%d commits)\n",
+		       t_single * 1e3, WALK_DIRS);
+		printf("    one cache_dir_apply_many()                   %8.1f ms  (1 commit; heap +%.1f MiB)\n",
+		       t_many * 1e3, status_mib("RssAnon") - anon0);
+		free(top);
+		free(kids);
+		free(dirs);
+		free(keys);
+		free(res);
+		free(inos);
+	}
+
 	cache_info(c, &info);
 	printf("  map size now %.0f MiB (started at 256 MiB, grown by itself)\n",
 	       (double)info.map_size / 1048576.0);

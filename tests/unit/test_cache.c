@@ -2,6 +2,7 @@
 /* cache/: every operation, the corruption paths, map growth. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -738,6 +739,117 @@ static void test_apply_many_grows_map(void **state)
 	free(names);
 }
 
+/* ---- cache_trim() ---- */
+
+/* A field of /proc/self/status in KiB, or -1. */
+static long status_kib(const char *field)
+{
+	char line[256];
+	size_t len = strlen(field);
+	long v = -1;
+	FILE *fp = fopen("/proc/self/status", "r");
+
+	if (!fp)
+		return -1;
+	while (fgets(line, sizeof(line), fp)) {
+		if (strncmp(line, field, len) == 0 && line[len] == ':') {
+			v = strtol(line + len + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(fp);
+	return v;
+}
+
+struct trim_reader {
+	struct cache *c;
+	uint64_t dir;
+	volatile int stop;
+	size_t n, bad;
+};
+
+static void *trim_reader_fn(void *p)
+{
+	struct trim_reader *t = p;
+	char name[32];
+
+	while (!t->stop) {
+		struct cache_attr a;
+		uint64_t ino;
+
+		snprintf(name, sizeof(name), "file_%05zu.exr", t->n % 2000);
+		if (cache_lookup(t->c, t->dir, name, &ino, &a) != 1 || a.size != t->n % 2000)
+			t->bad++;
+		t->n++;
+	}
+	return NULL;
+}
+
+static void test_trim(void **state)
+{
+	struct fx *f = *state;
+	enum { ND = 10, NK = 2000 };
+	struct cache_child top[ND], *kids = calloc(NK, sizeof(*kids));
+	char (*keys)[32] = calloc(NK, sizeof(*keys)), (*names)[32] = calloc(NK, sizeof(*names));
+	char tkeys[ND][16], tnames[ND][16];
+	static char blob[CACHE_BLOB_MAX];
+	uint64_t dirs[ND];
+	long before, after;
+
+	assert_non_null(kids);
+	for (int d = 0; d < ND; d++) {
+		snprintf(tkeys[d], sizeof(tkeys[d]), "p:d%d", d);
+		snprintf(tnames[d], sizeof(tnames[d]), "d%d", d);
+		top[d] = mkchild(tkeys[d], tnames[d], CACHE_KIND_DIR, 0);
+	}
+	assert_int_equal(cache_dir_apply(f->c, CACHE_ROOT_INO, 0, 1, top, ND, NULL), 0);
+	/* ~20 MB of records (1 KiB blobs) */
+	for (int d = 0; d < ND; d++) {
+		assert_int_equal(cache_ino_lookup(f->c, tkeys[d], &dirs[d]), 1);
+		for (int k = 0; k < NK; k++) {
+			snprintf(keys[k], sizeof(keys[k]), "p:%d-%d", d, k);
+			snprintf(names[k], sizeof(names[k]), "file_%05d.exr", k);
+			kids[k] = mkchild(keys[k], names[k], CACHE_KIND_FILE, (uint64_t)k);
+			kids[k].blob = blob;
+			kids[k].blob_len = sizeof(blob);
+		}
+		assert_int_equal(cache_dir_apply(f->c, dirs[d], 0, 1, kids, NK, NULL), 0);
+	}
+	/* touch every page through the map */
+	for (int d = 0; d < ND; d++) {
+		struct cache_entry e;
+
+		for (int k = 0; k < NK; k++) {
+			snprintf(names[k], sizeof(names[k]), "file_%05d.exr", k);
+			assert_int_equal(cache_lookup_entry(f->c, dirs[d], names[k], &e), 1);
+		}
+	}
+	before = status_kib("RssFile");
+	assert_int_equal(cache_trim(f->c), 0);
+	after = status_kib("RssFile");
+	print_message("# RssFile %ld KiB before cache_trim(), %ld KiB after\n", before, after);
+	if (before >= 0)
+		assert_true(after < before - 10 * 1024);
+	assert_int_equal(cache_trim(NULL), -EINVAL);
+
+	/* data intact, and trimming under running readers is harmless */
+	{
+		struct trim_reader t = { .c = f->c, .dir = dirs[3] };
+		pthread_t th;
+
+		assert_int_equal(pthread_create(&th, NULL, trim_reader_fn, &t), 0);
+		for (int i = 0; i < 200; i++)
+			assert_int_equal(cache_trim(f->c), 0);
+		t.stop = 1;
+		pthread_join(th, NULL);
+		assert_true(t.n > 0);
+		assert_int_equal(t.bad, 0);
+	}
+	free(kids);
+	free(keys);
+	free(names);
+}
+
 static void test_put_and_remove_child(void **state)
 {
 	struct fx *f = *state;
@@ -1313,6 +1425,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_generation_guard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_many_grows_map, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_and_remove_child, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compstate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_state_machine, setup, teardown),
