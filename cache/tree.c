@@ -822,6 +822,30 @@ int cache_dir_state(struct cache *c, uint64_t ino, struct cache_dirstate *ret_st
 	return r;
 }
 
+int cache_dir_state_many(struct cache *c, const uint64_t *inos, size_t n,
+			 struct cache_dirstate *ret_states)
+{
+	struct cache_rslot *slot;
+	MDB_txn *txn;
+	int r, found = 0;
+
+	if (!c || (n && (!inos || !ret_states)) || n > INT_MAX)
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	r = cache_read_begin(c, &txn, &slot);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		r = dirstate_get(c, txn, inos[i], &ret_states[i]);
+		if (r < 0)
+			break;
+		found += r;
+	}
+	cache_read_end(slot);
+	return r < 0 ? r : found;
+}
+
 struct dir_priv {
 	struct cache_dir pub;
 	struct arena names;

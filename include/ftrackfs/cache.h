@@ -297,6 +297,17 @@ struct cache_dirstate {
  */
 int cache_dir_state(struct cache *c, uint64_t ino, struct cache_dirstate *ret_state);
 
+/*
+ * cache_dir_state_many() - cache_dir_state() of @n inodes from ONE read
+ * snapshot (e.g. to filter a prefetch frontier).
+ * @ret_states: array of @n, filled like cache_dir_state() fills its one:
+ *              zeroed (generation 0) for a directory never written.
+ * Returns how many of the @n have a state (>= 0), -errno (then the
+ * contents of @ret_states are unspecified).
+ */
+int cache_dir_state_many(struct cache *c, const uint64_t *inos, size_t n,
+			 struct cache_dirstate *ret_states);
+
 /* One directory entry of a snapshot. @name points into the owning
  * struct cache_dir and lives as long as it. */
 struct cache_dirent {

@@ -850,6 +850,37 @@ static void test_trim(void **state)
 	free(names);
 }
 
+static void test_dir_state_many(void **state)
+{
+	struct fx *f = *state;
+	struct cache_child top[2] = {
+		mkchild("p:A", "A", CACHE_KIND_DIR, 0),
+		mkchild("p:B", "B", CACHE_KIND_DIR, 0),
+	};
+	struct cache_child in_a[1] = { mkchild("p:a1", "a1", CACHE_KIND_FILE, 1) };
+	struct cache_dirstate st[4], one;
+	uint64_t inos[4] = { CACHE_ROOT_INO, 0, 0, 4242 };
+
+	assert_int_equal(cache_dir_apply(f->c, CACHE_ROOT_INO, 0, 5, top, 2, NULL), 0);
+	assert_int_equal(cache_ino_lookup(f->c, "p:A", &inos[1]), 1);
+	assert_int_equal(cache_ino_lookup(f->c, "p:B", &inos[2]), 1);
+	assert_int_equal(cache_dir_apply(f->c, inos[1], 0, 6, in_a, 1, NULL), 0);
+	memset(st, 0xff, sizeof(st));
+	assert_int_equal(cache_dir_state_many(f->c, inos, 4, st), 2);
+	for (int i = 0; i < 4; i++) {
+		int r = cache_dir_state(f->c, inos[i], &one);
+
+		assert_int_equal(r, i < 2);
+		assert_memory_equal(&st[i], &one, sizeof(one));
+	}
+	assert_int_equal(st[1].n_children, 1);
+	assert_int_equal(st[1].fetched_ns, 6);
+	assert_int_equal(st[2].generation, 0);
+	assert_int_equal(cache_dir_state_many(f->c, NULL, 0, NULL), 0);
+	assert_int_equal(cache_dir_state_many(f->c, NULL, 1, st), -EINVAL);
+	assert_int_equal(cache_dir_state_many(f->c, inos, 1, NULL), -EINVAL);
+}
+
 static void test_put_and_remove_child(void **state)
 {
 	struct fx *f = *state;
@@ -1426,6 +1457,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_apply_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_many_grows_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dir_state_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_and_remove_child, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compstate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_state_machine, setup, teardown),
