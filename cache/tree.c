@@ -5,8 +5,8 @@
  *
  * Databases (see cache.h):
  *   keys     key bytes            -> u64 ino
- *   inodes   be64 ino             -> u8 ver, u64 parent, name bytes
- *   dirents  be64 parent, name    -> entry record (ENT_* layout below)
+ *   inodes   be64 ino             -> inode record: parent, name, ids, blob (INO_*)
+ *   dirents  be64 parent, name    -> entry record: ino, attributes (ENT_*)
  *   dirs     be64 ino             -> u8 ver, u32 flags, u32 n, u64 gen, i64 fetched
  */
 #include <errno.h>
@@ -21,23 +21,33 @@
 void (*cache_test_apply_hook)(size_t i, size_t n);
 #endif
 
-/* Entry record: fixed header then id, type, blob. */
+/*
+ * Entry record (dirents): only what lookup and readdirplus return, fixed
+ * size, so that the tree every lookup walks stays small. The ids and the
+ * blob live in the inode record.
+ */
 #define ENT_VER 0
 #define ENT_KIND 1
-#define ENT_IDLEN 2
-#define ENT_TYPELEN 3
-#define ENT_MODE 4
-#define ENT_NLINK 8
-#define ENT_FLAGS 12
-#define ENT_INO 16
-#define ENT_SIZE 24
-#define ENT_MTIME 32
-#define ENT_BLOBLEN 40
-#define ENT_HDR 42
-#define ENT_MAX (ENT_HDR + CACHE_ID_MAX + CACHE_TYPE_MAX + CACHE_BLOB_MAX)
+#define ENT_MODE 2	/* u16: permission bits only */
+#define ENT_NLINK 4
+#define ENT_FLAGS 8
+#define ENT_INO 12
+#define ENT_SIZE 20
+#define ENT_MTIME 28
+#define ENT_LEN 36
+#define ENT_MAX ENT_LEN
+
+/* Inode record (inodes): where the inode is, and its ids and blob. */
+#define INO_VER 0
+#define INO_PARENT 1
+#define INO_NAMELEN 9
+#define INO_IDLEN 10
+#define INO_TYPELEN 11
+#define INO_BLOBLEN 12	/* u16 */
+#define INO_HDR 14
+#define INOREC_MAX (INO_HDR + CACHE_NAME_MAX + CACHE_ID_MAX + CACHE_TYPE_MAX + CACHE_BLOB_MAX)
 
 #define DIRKEY_MAX (8 + CACHE_NAME_MAX)
-#define INOREC_MAX (9 + CACHE_NAME_MAX)
 #define DIRSTATE_LEN 25
 #define MAX_DEPTH 4096
 
@@ -50,120 +60,142 @@ static size_t dirkey(unsigned char *buf, uint64_t parent, const char *name, size
 	return 8 + name_len;
 }
 
-static size_t ent_encode(unsigned char *buf, uint64_t ino, const struct cache_child *ch)
+static size_t ent_encode(unsigned char *buf, uint64_t ino, const struct cache_attr *a)
 {
-	size_t id_len = ch->ftrack_id ? strlen(ch->ftrack_id) : 0;
-	size_t type_len = ch->type ? strlen(ch->type) : 0;
-	uint16_t blob_len = (uint16_t)ch->blob_len;
-	int64_t mtime = ch->attr.mtime_ns;
+	uint16_t mode = (uint16_t)a->mode;	/* check_child(): <= 07777 */
 
 	buf[ENT_VER] = CACHE_REC_VERSION;
-	buf[ENT_KIND] = (unsigned char)ch->attr.kind;
-	buf[ENT_IDLEN] = (unsigned char)id_len;
-	buf[ENT_TYPELEN] = (unsigned char)type_len;
-	memcpy(buf + ENT_MODE, &ch->attr.mode, 4);
-	memcpy(buf + ENT_NLINK, &ch->attr.nlink, 4);
-	memcpy(buf + ENT_FLAGS, &ch->attr.flags, 4);
+	buf[ENT_KIND] = (unsigned char)a->kind;
+	memcpy(buf + ENT_MODE, &mode, 2);
+	memcpy(buf + ENT_NLINK, &a->nlink, 4);
+	memcpy(buf + ENT_FLAGS, &a->flags, 4);
 	memcpy(buf + ENT_INO, &ino, 8);
-	memcpy(buf + ENT_SIZE, &ch->attr.size, 8);
-	memcpy(buf + ENT_MTIME, &mtime, 8);
-	memcpy(buf + ENT_BLOBLEN, &blob_len, 2);
-	if (id_len)
-		memcpy(buf + ENT_HDR, ch->ftrack_id, id_len);
-	if (type_len)
-		memcpy(buf + ENT_HDR + id_len, ch->type, type_len);
-	if (blob_len)
-		memcpy(buf + ENT_HDR + id_len + type_len, ch->blob, blob_len);
-	return ENT_HDR + id_len + type_len + blob_len;
+	memcpy(buf + ENT_SIZE, &a->size, 8);
+	memcpy(buf + ENT_MTIME, &a->mtime_ns, 8);
+	return ENT_LEN;
 }
 
 /* Validate a stored entry record; decode its attributes and inode. */
 static int ent_decode_attr(const MDB_val *v, uint64_t *ret_ino, struct cache_attr *ret_attr)
 {
 	const unsigned char *p = v->mv_data;
-	uint16_t blob_len;
 
-	if (v->mv_size < ENT_HDR || p[ENT_VER] != CACHE_REC_VERSION)
-		goto bad;
-	memcpy(&blob_len, p + ENT_BLOBLEN, 2);
-	if ((size_t)ENT_HDR + p[ENT_IDLEN] + p[ENT_TYPELEN] + blob_len != v->mv_size ||
-	    p[ENT_IDLEN] > CACHE_ID_MAX || p[ENT_TYPELEN] > CACHE_TYPE_MAX ||
-	    blob_len > CACHE_BLOB_MAX || p[ENT_KIND] < CACHE_KIND_DIR ||
-	    p[ENT_KIND] > CACHE_KIND_SYMLINK)
-		goto bad;
+	if (v->mv_size != ENT_LEN || p[ENT_VER] != CACHE_REC_VERSION ||
+	    p[ENT_KIND] < CACHE_KIND_DIR || p[ENT_KIND] > CACHE_KIND_SYMLINK) {
+		log_error(CACHE_LOG, "corrupt entry record (%zu bytes)", v->mv_size);
+		return -EUCLEAN;
+	}
 	if (ret_ino)
 		memcpy(ret_ino, p + ENT_INO, 8);
 	if (ret_attr) {
+		uint16_t mode;
+
 		ret_attr->kind = p[ENT_KIND];
-		memcpy(&ret_attr->mode, p + ENT_MODE, 4);
+		memcpy(&mode, p + ENT_MODE, 2);
+		ret_attr->mode = mode;
 		memcpy(&ret_attr->nlink, p + ENT_NLINK, 4);
 		memcpy(&ret_attr->flags, p + ENT_FLAGS, 4);
 		memcpy(&ret_attr->size, p + ENT_SIZE, 8);
 		memcpy(&ret_attr->mtime_ns, p + ENT_MTIME, 8);
 	}
 	return 0;
+}
+
+/* A decoded inode record; pointers into the value (live as the txn). */
+struct inorec {
+	uint64_t parent;
+	const char *name, *id, *type;
+	const unsigned char *blob;
+	size_t name_len, id_len, type_len, blob_len;
+};
+
+static size_t inorec_encode(unsigned char *buf, uint64_t parent, const char *name,
+			    size_t name_len, const struct cache_child *ch)
+{
+	size_t id_len = ch->ftrack_id ? strlen(ch->ftrack_id) : 0;
+	size_t type_len = ch->type ? strlen(ch->type) : 0;
+	uint16_t blob_len = (uint16_t)ch->blob_len;
+	unsigned char *p = buf + INO_HDR;
+
+	buf[INO_VER] = CACHE_REC_VERSION;
+	memcpy(buf + INO_PARENT, &parent, 8);
+	buf[INO_NAMELEN] = (unsigned char)name_len;
+	buf[INO_IDLEN] = (unsigned char)id_len;
+	buf[INO_TYPELEN] = (unsigned char)type_len;
+	memcpy(buf + INO_BLOBLEN, &blob_len, 2);
+	memcpy(p, name, name_len);
+	p += name_len;
+	if (id_len)
+		memcpy(p, ch->ftrack_id, id_len);
+	p += id_len;
+	if (type_len)
+		memcpy(p, ch->type, type_len);
+	p += type_len;
+	if (blob_len)
+		memcpy(p, ch->blob, blob_len);
+	return INO_HDR + name_len + id_len + type_len + blob_len;
+}
+
+static int inorec_decode(const MDB_val *v, struct inorec *ret)
+{
+	const unsigned char *p = v->mv_data;
+	uint16_t blob_len;
+
+	if (v->mv_size < INO_HDR || p[INO_VER] != CACHE_REC_VERSION)
+		goto bad;
+	memcpy(&blob_len, p + INO_BLOBLEN, 2);
+	if (p[INO_NAMELEN] == 0 || p[INO_IDLEN] > CACHE_ID_MAX ||
+	    p[INO_TYPELEN] > CACHE_TYPE_MAX || blob_len > CACHE_BLOB_MAX ||
+	    (size_t)INO_HDR + p[INO_NAMELEN] + p[INO_IDLEN] + p[INO_TYPELEN] + blob_len !=
+		    v->mv_size)
+		goto bad;
+	memcpy(&ret->parent, p + INO_PARENT, 8);
+	ret->name_len = p[INO_NAMELEN];
+	ret->id_len = p[INO_IDLEN];
+	ret->type_len = p[INO_TYPELEN];
+	ret->blob_len = blob_len;
+	ret->name = (const char *)p + INO_HDR;
+	ret->id = ret->name + ret->name_len;
+	ret->type = ret->id + ret->id_len;
+	ret->blob = (const unsigned char *)ret->type + ret->type_len;
+	return 0;
 bad:
-	log_error(CACHE_LOG, "corrupt entry record (%zu bytes)", v->mv_size);
+	log_error(CACHE_LOG, "corrupt inode record (%zu bytes)", v->mv_size);
 	return -EUCLEAN;
 }
 
-static int ent_decode(const MDB_val *v, uint64_t parent, const char *name, size_t name_len,
-		      struct cache_entry *e)
+/* Fill @e from a decoded entry and inode record. */
+static void entry_fill(struct cache_entry *e, uint64_t ino, const struct cache_attr *a,
+		       const struct inorec *ir)
 {
-	const unsigned char *p = v->mv_data;
-	size_t id_len, type_len;
-	uint16_t blob_len;
-	int r = ent_decode_attr(v, &e->ino, &e->attr);
-
-	if (r < 0)
-		return r;
-	id_len = p[ENT_IDLEN];
-	type_len = p[ENT_TYPELEN];
-	memcpy(&blob_len, p + ENT_BLOBLEN, 2);
-	e->parent = parent;
-	memcpy(e->name, name, name_len);
-	e->name[name_len] = '\0';
-	memcpy(e->ftrack_id, p + ENT_HDR, id_len);
-	e->ftrack_id[id_len] = '\0';
-	memcpy(e->type, p + ENT_HDR + id_len, type_len);
-	e->type[type_len] = '\0';
-	e->blob_len = blob_len;
-	memcpy(e->blob, p + ENT_HDR + id_len + type_len, blob_len);
-	return 0;
-}
-
-static int inorec_decode(const MDB_val *v, uint64_t *ret_parent, const char **ret_name,
-			 size_t *ret_name_len)
-{
-	const unsigned char *p = v->mv_data;
-
-	if (v->mv_size < 10 || v->mv_size > INOREC_MAX || p[0] != CACHE_REC_VERSION) {
-		log_error(CACHE_LOG, "corrupt inode record (%zu bytes)", v->mv_size);
-		return -EUCLEAN;
-	}
-	memcpy(ret_parent, p + 1, 8);
-	*ret_name = (const char *)p + 9;
-	*ret_name_len = v->mv_size - 9;
-	return 0;
+	e->ino = ino;
+	e->parent = ir->parent;
+	e->attr = *a;
+	memcpy(e->name, ir->name, ir->name_len);
+	e->name[ir->name_len] = '\0';
+	memcpy(e->ftrack_id, ir->id, ir->id_len);
+	e->ftrack_id[ir->id_len] = '\0';
+	memcpy(e->type, ir->type, ir->type_len);
+	e->type[ir->type_len] = '\0';
+	e->blob_len = (uint32_t)ir->blob_len;
+	memcpy(e->blob, ir->blob, ir->blob_len);
 }
 
 static int inorec_put(struct cache *c, MDB_txn *txn, uint64_t ino, uint64_t parent,
-		      const char *name, size_t name_len)
+		      const char *name, size_t name_len, const struct cache_child *ch)
 {
 	unsigned char k[8], v[INOREC_MAX];
 
 	cache_put_be64(k, ino);
-	v[0] = CACHE_REC_VERSION;
-	memcpy(v + 1, &parent, 8);
-	memcpy(v + 9, name, name_len);
-	return cache_put(txn, c->dbi[DBI_INODES], k, 8, v, 9 + name_len, 0);
+	return cache_put(txn, c->dbi[DBI_INODES], k, 8, v,
+			 inorec_encode(v, parent, name, name_len, ch), 0);
 }
 
 static int inorec_get(struct cache *c, MDB_txn *txn, uint64_t ino, uint64_t *ret_parent,
 		      char *ret_name, size_t *ret_name_len)
 {
 	unsigned char k[8];
-	const char *name;
+	struct inorec ir;
 	MDB_val v;
 	int r;
 
@@ -171,11 +203,13 @@ static int inorec_get(struct cache *c, MDB_txn *txn, uint64_t ino, uint64_t *ret
 	r = cache_get_raw(txn, c->dbi[DBI_INODES], k, 8, &v);
 	if (r <= 0)
 		return r;
-	r = inorec_decode(&v, ret_parent, &name, ret_name_len);
+	r = inorec_decode(&v, &ir);
 	if (r < 0)
 		return r;
-	memcpy(ret_name, name, *ret_name_len);
-	ret_name[*ret_name_len] = '\0';
+	*ret_parent = ir.parent;
+	memcpy(ret_name, ir.name, ir.name_len);
+	ret_name[ir.name_len] = '\0';
+	*ret_name_len = ir.name_len;
 	return 1;
 }
 
@@ -740,12 +774,40 @@ int cache_lookup(struct cache *c, uint64_t parent, const char *name, uint64_t *r
 	return r;
 }
 
+/*
+ * The whole entry of @ino, whose entry record (@ent, already validated: @a)
+ * says it is (@parent, @name). The inode record must agree. 1 or -EUCLEAN.
+ */
+static int entry_get(struct cache *c, MDB_txn *txn, uint64_t ino, const struct cache_attr *a,
+		     uint64_t parent, const char *name, size_t name_len, struct cache_entry *ret)
+{
+	unsigned char k[8];
+	struct inorec ir;
+	MDB_val v;
+	int r;
+
+	cache_put_be64(k, ino);
+	r = cache_get_raw(txn, c->dbi[DBI_INODES], k, 8, &v);
+	if (r < 0)
+		return r;
+	if (r == 0 || inorec_decode(&v, &ir) < 0 || ir.parent != parent ||
+	    ir.name_len != name_len || memcmp(ir.name, name, name_len) != 0) {
+		log_error(CACHE_LOG, "inode %llu: entry and inode records disagree",
+			  (unsigned long long)ino);
+		return -EUCLEAN;
+	}
+	entry_fill(ret, ino, a, &ir);
+	return 1;
+}
+
 int cache_lookup_entry(struct cache *c, uint64_t parent, const char *name,
 		       struct cache_entry *ret_entry)
 {
 	unsigned char k[DIRKEY_MAX];
 	struct cache_rslot *slot;
+	struct cache_attr a;
 	size_t name_len;
+	uint64_t ino;
 	MDB_txn *txn;
 	MDB_val v;
 	int r;
@@ -760,8 +822,8 @@ int cache_lookup_entry(struct cache *c, uint64_t parent, const char *name,
 	if (r < 0)
 		return r;
 	r = cache_get_raw(txn, c->dbi[DBI_DIRENTS], k, 8 + name_len, &v);
-	if (r == 1)
-		r = ent_decode(&v, parent, name, name_len, ret_entry) < 0 ? -EUCLEAN : 1;
+	if (r == 1 && (r = ent_decode_attr(&v, &ino, &a)) == 0)
+		r = entry_get(c, txn, ino, &a, parent, name, name_len, ret_entry);
 	cache_read_end(slot);
 	return r;
 }
@@ -770,9 +832,9 @@ int cache_get(struct cache *c, uint64_t ino, struct cache_entry *ret_entry)
 {
 	unsigned char k[8], dk[DIRKEY_MAX];
 	struct cache_rslot *slot;
-	const char *name;
-	size_t name_len;
-	uint64_t parent;
+	struct cache_attr a;
+	struct inorec ir;
+	uint64_t ent_ino;
 	MDB_txn *txn;
 	MDB_val v;
 	int r;
@@ -786,18 +848,20 @@ int cache_get(struct cache *c, uint64_t ino, struct cache_entry *ret_entry)
 	if (r < 0)
 		return r;
 	r = cache_get_raw(txn, c->dbi[DBI_INODES], k, 8, &v);
-	if (r == 1 && (r = inorec_decode(&v, &parent, &name, &name_len)) == 0) {
-		r = cache_get_raw(txn, c->dbi[DBI_DIRENTS], dk, dirkey(dk, parent, name, name_len),
-				  &v);
+	if (r == 1 && (r = inorec_decode(&v, &ir)) == 0) {
+		r = cache_get_raw(txn, c->dbi[DBI_DIRENTS], dk,
+				  dirkey(dk, ir.parent, ir.name, ir.name_len), &v);
 		if (r == 0) {
 			log_error(CACHE_LOG, "inode %llu has no directory entry",
 				  (unsigned long long)ino);
 			r = -EUCLEAN;
 		}
-		if (r == 1)
-			r = ent_decode(&v, parent, name, name_len, ret_entry) < 0 ? -EUCLEAN : 1;
-		if (r == 1 && ret_entry->ino != ino)
+		if (r == 1 && ent_decode_attr(&v, &ent_ino, &a) < 0)
 			r = -EUCLEAN;
+		if (r == 1 && ent_ino != ino)
+			r = -EUCLEAN;
+		if (r == 1)
+			entry_fill(ret_entry, ino, &a, &ir);
 	}
 	cache_read_end(slot);
 	return r;
@@ -1073,10 +1137,10 @@ static int put_child_fn(struct cache *c, MDB_txn *txn, void *ctx)
 			delta--;
 		}
 	}
-	rec_len = ent_encode(rec, x->ino, ch);
+	rec_len = ent_encode(rec, x->ino, &ch->attr);
 	r = cache_put(txn, c->dbi[DBI_DIRENTS], dk, 8 + name_len, rec, rec_len, 0);
 	if (r == 0)
-		r = inorec_put(c, txn, x->ino, x->parent, ch->name, name_len);
+		r = inorec_put(c, txn, x->ino, x->parent, ch->name, name_len, ch);
 	if (r == 0)
 		r = dir_bump(c, txn, x->parent, delta, NULL);
 	return r < 0 ? r : created;
@@ -1238,7 +1302,7 @@ static int load_old(struct cache *c, MDB_txn *txn, struct apply_ctx *x)
 static int apply_one(struct cache *c, MDB_txn *txn, struct apply_ctx *x)
 {
 	struct cache_dirstate st;
-	unsigned char rec[ENT_MAX], dk[DIRKEY_MAX];
+	unsigned char rec[ENT_MAX], dk[DIRKEY_MAX], irec[INOREC_MAX];
 	uint64_t next_ino, gen;
 	int r;
 
@@ -1280,12 +1344,25 @@ static int apply_one(struct cache *c, MDB_txn *txn, struct apply_ctx *x)
 			x->old_idx[i] = oi;
 			if (o->name_len == name_len &&
 			    memcmp(x->old_bytes.p + o->name, ch->name, name_len) == 0) {
-				size_t len = ent_encode(rec, x->inos[i], ch);
+				size_t len = ent_encode(rec, x->inos[i], &ch->attr);
 
 				x->cls[i] = len == o->rec_len &&
 						    memcmp(rec, x->old_bytes.p + o->rec, len) == 0
 					    ? AC_SAME
 					    : AC_ATTR;
+				if (x->cls[i] == AC_SAME) {
+					/* ids and blob are in the inode record */
+					unsigned char k[8];
+					MDB_val v;
+
+					len = inorec_encode(irec, x->parent, ch->name, name_len, ch);
+					cache_put_be64(k, x->inos[i]);
+					r = cache_get_raw(txn, c->dbi[DBI_INODES], k, 8, &v);
+					if (r < 0)
+						return r;
+					if (r == 0 || v.mv_size != len || memcmp(v.mv_data, irec, len) != 0)
+						x->cls[i] = AC_ATTR;
+				}
 			} else {
 				x->cls[i] = AC_RENAMED;
 			}
@@ -1360,7 +1437,7 @@ static int apply_one(struct cache *c, MDB_txn *txn, struct apply_ctx *x)
 #endif
 		if (x->cls[i] == AC_SAME)
 			continue;
-		len = ent_encode(rec, x->inos[i], ch);
+		len = ent_encode(rec, x->inos[i], &ch->attr);
 		r = cache_put(txn, c->dbi[DBI_DIRENTS], dk, dirkey(dk, x->parent, ch->name, name_len),
 			      rec, len, flags);
 		if (r == -EEXIST) {
@@ -1370,11 +1447,9 @@ static int apply_one(struct cache *c, MDB_txn *txn, struct apply_ctx *x)
 		}
 		if (r < 0)
 			return r;
-		if (x->cls[i] != AC_ATTR) {
-			r = inorec_put(c, txn, x->inos[i], x->parent, ch->name, name_len);
-			if (r < 0)
-				return r;
-		}
+		r = inorec_put(c, txn, x->inos[i], x->parent, ch->name, name_len, ch);
+		if (r < 0)
+			return r;
 		if (x->cls[i] == AC_ATTR) {
 			r = chg_add(&x->chg, CACHE_CHANGE_ATTR, x->inos[i], ch->name, name_len, NULL,
 				    0, 0);

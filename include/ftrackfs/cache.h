@@ -16,9 +16,9 @@
  *
  *   meta       format version, server identity, counters, caller's key/values
  *   keys       caller's key string ("p:<id>", "l:<loc>:<id>") -> inode
- *   inodes     inode -> (parent inode, name)
- *   dirents    (parent inode big-endian, name bytes) -> entry record.
- *              Key order is readdir order; a lookup is one get.
+ *   inodes     inode -> (parent inode, name, ftrack id, type, blob)
+ *   dirents    (parent inode big-endian, name bytes) -> (inode, attributes),
+ *              36 bytes. Key order is readdir order; a lookup is one get.
  *   dirs       inode -> directory state (generation, fetch time, complete)
  *   compstate  (component id, location id) -> component-location state
  *   outbox     intent id -> intent record, plus two indexes (by state, and
@@ -78,7 +78,7 @@ struct cache;
 
 /* Bump when any record layout or key scheme changes: old databases are
  * then moved aside and rebuilt. */
-#define CACHE_FORMAT_VERSION 1
+#define CACHE_FORMAT_VERSION 2	/* 2: ids and blob moved from entry to inode records */
 
 /* Limits in bytes, not counting the terminating NUL. */
 #define CACHE_NAME_MAX 255	/* a directory entry name */

@@ -881,6 +881,73 @@ static void test_dir_state_many(void **state)
 	assert_int_equal(cache_dir_state_many(f->c, inos, 1, NULL), -EINVAL);
 }
 
+/* Format 2: ids and blob live in the inode record, attributes in the entry
+ * record. A change of either is an ATTR change; neither is none. */
+static void test_apply_ids_and_blob_changes(void **state)
+{
+	struct fx *f = *state;
+	struct cache_child v[2] = {
+		mkchild("p:a", "a", CACHE_KIND_FILE, 1),
+		mkchild("p:b", "b", CACHE_KIND_FILE, 2),
+	};
+	struct cache_changes *ch;
+	struct cache_dirstate st;
+	struct cache_entry e, e2;
+	uint64_t a;
+
+	v[0].blob = "one";
+	v[0].blob_len = 3;
+	assert_int_equal(cache_dir_apply(f->c, CACHE_ROOT_INO, 0, 1, v, 2, NULL), 0);
+	assert_int_equal(cache_ino_lookup(f->c, "p:a", &a), 1);
+	/* unchanged */
+	assert_int_equal(cache_dir_state(f->c, CACHE_ROOT_INO, &st), 1);
+	assert_int_equal(cache_dir_apply(f->c, CACHE_ROOT_INO, st.generation, 2, v, 2, &ch), 0);
+	assert_int_equal(ch->n, 0);
+	cache_changes_free(ch);
+	/* only the blob of a, only the type of b */
+	v[0].blob = "two";
+	v[1].type = "SequenceComponent";
+	assert_int_equal(cache_dir_state(f->c, CACHE_ROOT_INO, &st), 1);
+	assert_int_equal(cache_dir_apply(f->c, CACHE_ROOT_INO, st.generation, 3, v, 2, &ch), 0);
+	assert_int_equal(ch->n, 2);
+	assert_int_equal(ch->v[0].kind, CACHE_CHANGE_ATTR);
+	assert_int_equal(ch->v[1].kind, CACHE_CHANGE_ATTR);
+	cache_changes_free(ch);
+	assert_int_equal(cache_get(f->c, a, &e), 1);
+	assert_memory_equal(e.blob, "two", 3);
+	assert_string_equal(e.ftrack_id, "a");
+	assert_string_equal(e.name, "a");
+	assert_int_equal(e.parent, CACHE_ROOT_INO);
+	assert_int_equal(e.attr.size, 1);
+	assert_int_equal(e.attr.mode, 0444);
+	assert_int_equal(cache_lookup_entry(f->c, CACHE_ROOT_INO, "a", &e2), 1);
+	assert_int_equal(e2.ino, e.ino);
+	assert_int_equal(e2.parent, e.parent);
+	assert_memory_equal(&e2.attr, &e.attr, sizeof(e.attr));
+	assert_string_equal(e2.name, e.name);
+	assert_string_equal(e2.ftrack_id, e.ftrack_id);
+	assert_string_equal(e2.type, e.type);
+	assert_int_equal(e2.blob_len, e.blob_len);
+	assert_memory_equal(e2.blob, e.blob, e.blob_len);
+	assert_int_equal(cache_lookup_entry(f->c, CACHE_ROOT_INO, "b", &e2), 1);
+	assert_string_equal(e2.type, "SequenceComponent");
+	/* a rename keeps ids and blob; put_child rewrites both records */
+	v[0].name = "a2";
+	assert_int_equal(cache_dir_state(f->c, CACHE_ROOT_INO, &st), 1);
+	assert_int_equal(cache_dir_apply(f->c, CACHE_ROOT_INO, st.generation, 4, v, 2, NULL), 0);
+	assert_int_equal(cache_get(f->c, a, &e), 1);
+	assert_string_equal(e.name, "a2");
+	assert_memory_equal(e.blob, "two", 3);
+	v[0].blob = "three";
+	v[0].blob_len = 5;
+	v[0].attr.mode = 07777;
+	assert_int_equal(cache_put_child(f->c, CACHE_ROOT_INO, &v[0], NULL), 0);
+	assert_int_equal(cache_lookup_entry(f->c, CACHE_ROOT_INO, "a2", &e), 1);
+	assert_int_equal(e.blob_len, 5);
+	assert_memory_equal(e.blob, "three", 5);
+	assert_int_equal(e.attr.mode, 07777);
+}
+
 static void test_put_and_remove_child(void **state)
 {
 	struct fx *f = *state;
@@ -1456,6 +1523,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_generation_guard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_many_grows_map, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apply_ids_and_blob_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_state_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_and_remove_child, setup, teardown),
