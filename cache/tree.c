@@ -1294,6 +1294,30 @@ static int load_old(struct cache *c, MDB_txn *txn, struct apply_ctx *x)
 }
 
 /*
+ * Is the stored inode record of @ino @len bytes equal to @rec? 1, 0, -errno.
+ * Through a cursor kept open across calls (*@cur, opened on first use):
+ * siblings have neighbouring inodes, and a positioned cursor finds a key
+ * on its current page without descending from the root.
+ */
+static int inorec_same(struct cache *c, MDB_txn *txn, MDB_cursor **cur, uint64_t ino,
+		       const unsigned char *rec, size_t len)
+{
+	unsigned char k[8];
+	MDB_val key = { .mv_size = 8, .mv_data = k }, v;
+	int rc;
+
+	if (!*cur && (rc = mdb_cursor_open(txn, c->dbi[DBI_INODES], cur)) != 0)
+		return cache_errno_from_mdb(rc);
+	cache_put_be64(k, ino);
+	rc = mdb_cursor_get(*cur, &key, &v, MDB_SET);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return cache_errno_from_mdb(rc);
+	return v.mv_size == len && memcmp(v.mv_data, rec, len) == 0;
+}
+
+/*
  * Apply one directory (x->parent, x->ch, x->n) inside @txn. The generation
  * guard was checked by the caller. Per-directory failures (-ENOENT,
  * -ENOTDIR, -EINVAL) may come after some writes: the caller then aborts
@@ -1303,6 +1327,7 @@ static int apply_one(struct cache *c, MDB_txn *txn, struct apply_ctx *x)
 {
 	struct cache_dirstate st;
 	unsigned char rec[ENT_MAX], dk[DIRKEY_MAX], irec[INOREC_MAX];
+	MDB_cursor *icur = NULL;	/* on error, freed with the write txn */
 	uint64_t next_ino, gen;
 	int r;
 
@@ -1352,15 +1377,12 @@ static int apply_one(struct cache *c, MDB_txn *txn, struct apply_ctx *x)
 					    : AC_ATTR;
 				if (x->cls[i] == AC_SAME) {
 					/* ids and blob are in the inode record */
-					unsigned char k[8];
-					MDB_val v;
-
-					len = inorec_encode(irec, x->parent, ch->name, name_len, ch);
-					cache_put_be64(k, x->inos[i]);
-					r = cache_get_raw(txn, c->dbi[DBI_INODES], k, 8, &v);
+					r = inorec_same(c, txn, &icur, x->inos[i], irec,
+							inorec_encode(irec, x->parent, ch->name,
+								      name_len, ch));
 					if (r < 0)
 						return r;
-					if (r == 0 || v.mv_size != len || memcmp(v.mv_data, irec, len) != 0)
+					if (r == 0)
 						x->cls[i] = AC_ATTR;
 				}
 			} else {
@@ -1395,6 +1417,8 @@ static int apply_one(struct cache *c, MDB_txn *txn, struct apply_ctx *x)
 			}
 		}
 	}
+	if (icur)
+		mdb_cursor_close(icur);
 	r = cache_counter_set(c, txn, "next_ino", next_ino);
 	if (r < 0)
 		return r;
