@@ -154,6 +154,7 @@ static char *strip_noxattr(const char *opts, bool *noxattr)
 {
 	char *out = calloc(1, strlen(opts) + 1);
 	const char *p = opts;
+	size_t o = 0;
 
 	if (!out)
 		return NULL;
@@ -164,12 +165,14 @@ static char *strip_noxattr(const char *opts, bool *noxattr)
 		if (n == 7 && !strncmp(p, "noxattr", 7)) {
 			*noxattr = true;
 		} else if (n) {
-			if (*out)
-				strcat(out, ",");
-			strncat(out, p, n);
+			if (o)
+				out[o++] = ',';
+			memcpy(out + o, p, n);	/* fits: out is as long as opts */
+			o += n;
 		}
 		p += n + (c ? 1 : 0);
 	}
+	out[o] = '\0';
 	return out;
 }
 

@@ -66,11 +66,11 @@ size_t names_sanitize(const char *in, size_t in_len, char out[NAMES_BUF])
 	}
 	out[o] = '\0';
 	if (o == 0 || !strcmp(out, ".")) {
-		strcpy(out, "_");
+		memcpy(out, "_", 2);
 		return 1;
 	}
 	if (!strcmp(out, "..")) {
-		strcpy(out, "__");
+		memcpy(out, "__", 3);
 		return 2;
 	}
 	return o;

@@ -112,7 +112,7 @@ int fs_status_render(struct fs *fs, bool json, char **ret_buf)
 {
 	struct fs_status snap;
 	struct cache_info ci;
-	char started[32], refresh[32], errtime[32], err[1100], mp[8300], server[600];
+	char started[32], refresh[32], errtime[32], err[1100], mp[8300], server[600], cpath[8300];
 	uint64_t nreq = fs->ftrack ? ftrack_request_count(fs->ftrack) : 0;
 	char *buf;
 	int n;
@@ -132,6 +132,7 @@ int fs_status_render(struct fs *fs, bool json, char **ret_buf)
 		jesc(snap.last_error, err, sizeof(err));
 		jesc(fs->mountpoint, mp, sizeof(mp));
 		jesc(fs->cfg->ftrack_server ? fs->cfg->ftrack_server : "", server, sizeof(server));
+		jesc(ci.path, cpath, sizeof(cpath));
 		n = snprintf(buf, 16384,
 			     "{\n"
 			     "  \"mountpoint\": \"%s\",\n"
@@ -154,7 +155,7 @@ int fs_status_render(struct fs *fs, bool json, char **ret_buf)
 			     fs->cfg->ttl_s, (unsigned long long)nreq,
 			     (unsigned long long)snap.n_fetches, (unsigned long long)snap.n_fetch_errors,
 			     (unsigned long long)snap.n_refused, (unsigned long long)snap.n_remote,
-			     ci.path, (unsigned long long)ci.file_size, (unsigned long long)ci.used_bytes,
+			     cpath, (unsigned long long)ci.file_size, (unsigned long long)ci.used_bytes,
 			     (unsigned long long)ci.n_entries,
 			     *err ? "\"" : "null", err, *err ? "\"" : "", errtime);
 	} else {

@@ -208,7 +208,7 @@ int storage_resolve(const struct config *cfg, const char *location, const char *
 		return -EACCES;		/* a root itself is no component */
 	if (strlen(p) >= rel_len)
 		return -ENAMETOOLONG;
-	strcpy(rel, p);
+	memcpy(rel, p, strlen(p) + 1);
 	*ret_loc = owner;
 	return 0;
 }

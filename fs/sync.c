@@ -1787,7 +1787,12 @@ int sync_ensure_dir(struct sync *s, uint64_t ino)
 		if (visited_put(s, ino, stale ? 0 : until) == 1 && s->fs->cfg->prefetch_depth > 0) {
 			struct dirinfo d = { .ino = ino };
 
-			prefetch_children(s, &d, 1, (int)s->fs->cfg->prefetch_depth - 1);
+			/*
+			 * Only into the frontier: a wave per visited directory
+			 * makes many small jobs under a depth-first walk; the
+			 * next first listing takes them with up to 1,000 cousins.
+			 */
+			prefetch_children(s, &d, 1, -1);
 		}
 		return 0;
 	}
