@@ -234,10 +234,9 @@ static int make_ftrack(struct fs *fs)
 	fc.transport.connect_timeout_ms = 3000;
 	fc.transport.timeout_ms = 60000;
 	fc.transport.max_retries = 2;
-	if (!fc.server_url || !fc.api_user || !fc.api_key) {
+	if (!fc.api_key) {
 		fs_status_set_error(fs, FS_CONN_OFFLINE,
-				    "FTRACK_SERVER, FTRACK_API_USER and FTRACK_API_KEY must be set in the "
-				    "environment; serving the cache only");
+				    "FTRACK_API_KEY is not set in the environment; serving the cache only");
 		return 0;
 	}
 	r = ftrack_new(&fc, &fs->ftrack);
@@ -306,6 +305,12 @@ int main(int argc, char **argv)
 		if (log_level_from_string(fs.cfg->log_level, &lv) == 0)
 			log_set_level(lv);
 	}
+	/* the cache is per (server, user): without them there is nothing to show */
+	if (!fs.cfg->ftrack_server || !fs.cfg->ftrack_user) {
+		fprintf(stderr, "ftrackfs: set FTRACK_SERVER and FTRACK_API_USER (and FTRACK_API_KEY) "
+			"in the environment\n");
+		goto out;
+	}
 	if (!realpath(opts.mountpoint, fs.mountpoint)) {
 		fprintf(stderr, "ftrackfs: %s: %s\n", opts.mountpoint, strerror(errno));
 		goto out;
@@ -337,9 +342,8 @@ int main(int argc, char **argv)
 		log_error(MOD, "cannot initialise HTTP: %s", strerror(-r));
 		goto out;
 	}
-	r = cache_open(fs.cfg->cache_dir_set ? fs.cfg->cache_dir : NULL,
-		       fs.cfg->ftrack_server ? fs.cfg->ftrack_server : "offline",
-		       fs.cfg->ftrack_user ? fs.cfg->ftrack_user : "nobody", NULL, &fs.cache);
+	r = cache_open(fs.cfg->cache_dir_set ? fs.cfg->cache_dir : NULL, fs.cfg->ftrack_server,
+		       fs.cfg->ftrack_user, NULL, &fs.cache);
 	if (r < 0) {
 		log_error(MOD, "cannot open the cache: %s", strerror(-r));
 		goto out;

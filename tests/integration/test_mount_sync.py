@@ -255,3 +255,15 @@ def test_sigterm_unmounts_cleanly(sim, mount_factory):
     assert m.proc.wait(10) == 0
     assert not os.path.ismount(m.path)
     assert "unmounting" in m.log()
+
+
+def test_missing_credentials_refused(tmp_path):
+    import subprocess
+    from mount import FTRACKFS
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FTRACK_")}
+    mp = tmp_path / "mnt"
+    mp.mkdir()
+    r = subprocess.run([FTRACKFS, "-f", str(mp)], env=env, capture_output=True, text=True, timeout=20)
+    assert r.returncode != 0
+    assert "FTRACK_SERVER" in r.stderr
+    assert not os.path.ismount(str(mp))
