@@ -196,6 +196,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
  * listing the kernel has cached needs none (only OPENDIR/RELEASEDIR). */
 struct fs_dh {
 	struct cache_dir *d;
+	uint64_t parent;	/* for "..", read with the snapshot */
 };
 
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -243,6 +244,14 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fuse_reply_err(req, EIO);
 			return;
 		}
+		dh->parent = FUSE_ROOT_ID;
+		if (ino != FUSE_ROOT_ID) {
+			struct cache_entry *e = malloc(sizeof(*e));
+
+			if (e && cache_get(fs->cache, ino, e) == 1 && e->parent)
+				dh->parent = e->parent;
+			free(e);
+		}
 	}
 	d = dh->d;
 	buf = malloc(size);
@@ -250,22 +259,47 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	for (size_t i = (size_t)off; i < d->n; i++) {
-		const struct cache_dirent *de = &d->v[i];
+	/* offsets 0 and 1 are "." and ".."; entry i of the snapshot is offset i + 2 */
+	for (size_t k = (size_t)off; k < d->n + 2; k++) {
+		const struct cache_dirent *de = k >= 2 ? &d->v[k - 2] : NULL;
+		size_t i = k - 2;	/* (only used when de) */
 		size_t n;
 
+		if (!de) {
+			struct stat st;
+
+			memset(&st, 0, sizeof(st));
+			st.st_ino = k == 0 ? ino : dh->parent;
+			st.st_mode = S_IFDIR;
+			if (plus) {
+				struct fuse_entry_param e;
+
+				/* the kernel neither links nor counts "." and ".." */
+				memset(&e, 0, sizeof(e));
+				e.attr = st;
+				n = fuse_add_direntry_plus(req, buf + pos, size - pos, k == 0 ? "." : "..",
+							   &e, (off_t)k + 1);
+			} else {
+				n = fuse_add_direntry(req, buf + pos, size - pos, k == 0 ? "." : "..", &st,
+						      (off_t)k + 1);
+			}
+			if (n > size - pos)
+				break;
+			pos += n;
+			continue;
+		}
 		if (plus) {
 			struct fuse_entry_param e;
 
 			fill_entry(fs, de->ino, &de->attr, &e);
-			n = fuse_add_direntry_plus(req, buf + pos, size - pos, de->name, &e, (off_t)i + 1);
+			n = fuse_add_direntry_plus(req, buf + pos, size - pos, de->name, &e, (off_t)i + 3);
 		} else {
 			struct stat st;
 
 			memset(&st, 0, sizeof(st));
 			st.st_ino = de->ino;
 			st.st_mode = de->attr.kind == CACHE_KIND_DIR ? S_IFDIR : S_IFREG;
-			n = fuse_add_direntry(req, buf + pos, size - pos, de->name, &st, (off_t)i + 1);
+			n = fuse_add_direntry(req, buf + pos, size - pos, de->name, &st, (off_t)i + 3);
 		}
 		if (n > size - pos)
 			break;
