@@ -30,6 +30,9 @@ struct ftrack;
 struct storage;
 struct fuse_session;
 struct sync;
+struct send;
+struct sendfs;
+struct accsyn;
 
 /* What a node is; stored in the entry's blob and in cache_attr.flags. */
 enum fs_node {
@@ -91,6 +94,14 @@ struct fs {
 	struct storage *storage;
 	struct fuse_session *se;
 	struct sync *sync;
+	struct accsyn *accsyn;		/* NULL when accsyn credentials are missing */
+	struct send *send;		/* the send engine (fs/send) */
+	struct sendfs *sendfs;		/* location-folder writes (fs/send) */
+	/* called by the sync worker after it rebuilt location @loc_id's view */
+	void (*view_applied)(struct fs *fs, const char *loc_id);
+	/* the text of .ftrackfs/jobs/<id>.json and the sends part of status */
+	int (*render_job)(struct fs *fs, const struct cache_entry *e, char **ret_buf);
+	int (*render_sends)(struct fs *fs, bool json, char **ret_buf);
 	struct fs_status status;
 	char mountpoint[4096];
 	bool noxattr;

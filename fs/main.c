@@ -26,6 +26,11 @@
 #include "ops.h"
 #include "storage.h"
 #include "sync.h"
+#include "send/send.h"
+#include "send/sendcli.h"
+#include "send/sendfs.h"
+#include "send/sendops.h"
+#include "ftrackfs/accsyn.h"
 #include "ftrackfs/cache.h"
 #include "ftrackfs/config.h"
 #include "ftrackfs/ftrack.h"
@@ -38,7 +43,9 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: ftrackfs [options] MOUNTPOINT\n"
-		"       ftrackfs status [MOUNTPOINT]\n"
+		"       ftrackfs status [--watch] [MOUNTPOINT]\n"
+		"       ftrackfs send PATH... --to LOCATION\n"
+		"       ftrackfs retry [PATH...]\n"
 		"\n"
 		"Mounts ftrack production data as directories.\n"
 		"\n"
@@ -54,7 +61,8 @@ static void usage(FILE *out)
 		"\n"
 		"Credentials are read from the environment only: FTRACK_SERVER,\n"
 		"FTRACK_API_USER, FTRACK_API_KEY, ACCSYN_WORKSPACE (or ACCSYN_DOMAIN),\n"
-		"ACCSYN_API_USER, ACCSYN_API_KEY.\n");
+		"ACCSYN_API_USER, ACCSYN_API_KEY. FTRACKFS_SOURCE_PRIORITY=la,hq,... orders the\n"
+		"locations a send takes its files from, after this machine's own.\n");
 }
 
 /* ---- status subcommand ---- */
@@ -222,6 +230,105 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 	return 0;
 }
 
+/* The accsyn client, when its credentials are set (sends wait otherwise). */
+static void make_accsyn(struct fs *fs)
+{
+	struct accsyn_config ac;
+	int r;
+
+	memset(&ac, 0, sizeof(ac));
+	if (accsyn_config_from_env(&ac) < 0) {
+		log_warn(MOD, "ACCSYN_WORKSPACE, ACCSYN_API_USER and ACCSYN_API_KEY are not all set: "
+			 "copies into locations/ will wait");
+		return;
+	}
+	ac.transport.connect_timeout_ms = 3000;
+	ac.transport.timeout_ms = 60000;
+	ac.transport.max_retries = 2;
+	r = accsyn_new(&ac, &fs->accsyn);
+	if (r < 0)
+		log_error(MOD, "cannot use the accsyn settings: %s", strerror(-r));
+}
+
+static void view_applied(struct fs *fs, const char *loc_id)
+{
+	if (fs->sendfs)
+		sendfs_restore_view(fs->sendfs, loc_id);
+}
+
+static void job_changed(void *ud, const char *job_id)
+{
+	struct fs *fs = ud;
+
+	if (fs->sendfs)
+		sendfs_job_changed(fs->sendfs, job_id);
+}
+
+static int render_job(struct fs *fs, const struct cache_entry *e, char **ret_buf)
+{
+	return fs->sendfs ? sendfs_render_job(fs->sendfs, e, ret_buf) : -ENOENT;
+}
+
+static int render_sends(struct fs *fs, bool json, char **ret_buf)
+{
+	return fs->send ? send_status_render(fs->send, json, ret_buf) : -ENOENT;
+}
+
+/*
+ * Source preference after the local locations: FTRACKFS_SOURCE_PRIORITY,
+ * location names separated by commas, best first (until the config file
+ * has a key for it).
+ */
+static char *prio_buf;
+static const char *prio[32];
+
+static size_t source_priority(void)
+{
+	const char *env = getenv("FTRACKFS_SOURCE_PRIORITY");
+	char *save = NULL, *tok;
+	size_t n = 0;
+
+	if (!env || !*env || !(prio_buf = strdup(env)))
+		return 0;
+	for (tok = strtok_r(prio_buf, ",", &save); tok && n < sizeof(prio) / sizeof(prio[0]);
+	     tok = strtok_r(NULL, ",", &save))
+		if (*tok)
+			prio[n++] = tok;
+	return n;
+}
+
+/* The send engine and the location-folder glue; sends need ftrack. */
+static int start_send(struct fs *fs, struct send_services *svc)
+{
+	struct send_options so;
+	int r;
+
+	memset(&so, 0, sizeof(so));
+	so.n_priority = source_priority();
+	so.priority = prio;
+	svc->ftrack = fs->ftrack;
+	svc->accsyn = fs->accsyn;
+	so.cfg = fs->cfg;
+	so.cache = fs->cache;
+	so.remote_ud = svc;
+	so.on_job = job_changed;
+	so.on_change_ud = fs;
+	r = send_new(&so, &fs->send);
+	if (r < 0)
+		return r;
+	r = sendfs_new(fs, fs->send, &fs->sendfs);
+	if (r < 0)
+		return r;
+	fs->view_applied = view_applied;
+	fs->render_job = render_job;
+	fs->render_sends = render_sends;
+	r = sendfs_jobs_init(fs->sendfs);
+	if (r < 0)
+		log_warn(MOD, "cannot list jobs under .ftrackfs/jobs: %s", strerror(-r));
+	sendops_attach(fs->sendfs);
+	return fs->ftrack ? send_start(fs->send) : 0;
+}
+
 static int make_ftrack(struct fs *fs)
 {
 	struct ftrack_config fc;
@@ -253,11 +360,29 @@ int main(int argc, char **argv)
 	struct fuse_loop_config *lc = NULL;
 	struct cli cli;
 	struct fs fs;
+	struct send_services svc;
 	int r, ret = 1;
 	bool mounted = false, sig = false;
 
-	if (argc >= 2 && !strcmp(argv[1], "status"))
-		return cmd_status(argc >= 3 ? argv[2] : NULL);
+	if (argc >= 2 && !strcmp(argv[1], "status")) {
+		bool watch = argc >= 3 && (!strcmp(argv[2], "--watch") || !strcmp(argv[2], "-w"));
+		const char *mp = argc >= 3 + watch ? argv[2 + watch] : NULL;
+
+		if (!watch)
+			return cmd_status(mp);
+		/* a live display: redraw every second until interrupted */
+		for (;;) {
+			fputs("\033[H\033[2J", stdout);
+			r = cmd_status(mp);
+			fflush(stdout);
+			if (r != 0)
+				return r;
+			sleep(1);
+		}
+	}
+	r = sendcli_main(argc, argv);
+	if (r >= 0)
+		return r;
 
 	memset(&fs, 0, sizeof(fs));
 	memset(&cli, 0, sizeof(cli));
@@ -324,6 +449,7 @@ int main(int argc, char **argv)
 	if (fuse_opt_add_arg(&cli.args, "-odefault_permissions,fsname=ftrackfs,subtype=ftrackfs") < 0)
 		goto out;
 	fs_ops_fill(&ops, fs.noxattr);
+	sendops_fill(&ops);
 	fs.se = fuse_session_new(&cli.args, &ops, sizeof(ops), &fs);
 	if (!fs.se)
 		goto out;
@@ -352,9 +478,15 @@ int main(int argc, char **argv)
 	if (r < 0)
 		goto out;
 	make_ftrack(&fs);
+	make_accsyn(&fs);
 	r = sync_start(&fs, &fs.sync);
 	if (r < 0)
 		goto out;
+	r = start_send(&fs, &svc);
+	if (r < 0) {
+		log_error(MOD, "cannot start the send engine: %s", strerror(-r));
+		goto out;
+	}
 	log_info(MOD, "mounted on %s (ttl %us, first fetch timeout %us%s)", fs.mountpoint,
 		 fs.cfg->ttl_s, fs.cfg->first_fetch_timeout_s, fs.noxattr ? ", no xattrs" : "");
 
@@ -372,6 +504,7 @@ int main(int argc, char **argv)
 	ret = ret == 0 || ret == SIGINT || ret == SIGTERM || ret == SIGHUP ? 0 : 1;
 	log_info(MOD, "unmounting %s", fs.mountpoint);
 out:
+	send_stop(fs.send);		/* the outbox keeps whatever is pending */
 	if (fs.sync) {
 		/* stop notifications before the session goes away */
 		sync_stop(fs.sync);
@@ -385,8 +518,13 @@ out:
 		fuse_session_destroy(fs.se);
 	if (lc)
 		fuse_loop_cfg_destroy(lc);
+	sendops_attach(NULL);
+	sendfs_free(fs.sendfs);
+	send_free(fs.send);
+	free(prio_buf);
 	storage_close(fs.storage);
 	cache_close(fs.cache);
+	accsyn_free(fs.accsyn);
 	ftrack_free(fs.ftrack);
 	remote_global_cleanup();
 	config_free(fs.cfg);

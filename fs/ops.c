@@ -20,6 +20,7 @@
 #include "ops.h"
 #include "storage.h"
 #include "sync.h"
+#include "send/sendfs.h"
 #include "ftrackfs/log.h"
 #include "ftrackfs/util.h"
 
@@ -71,6 +72,11 @@ static uint32_t dir_nlink(struct fs *fs, uint64_t ino, uint32_t node)
 	}
 }
 
+static bool is_view_node(uint32_t node)
+{
+	return node >= FS_NODE_LOCATION && node <= FS_NODE_LMEMBER;
+}
+
 static void fill_stat(struct fs *fs, uint64_t ino, const struct cache_attr *a, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -78,11 +84,12 @@ static void fill_stat(struct fs *fs, uint64_t ino, const struct cache_attr *a, s
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_blksize = 4096;
+	/* location views take copies (fs/send): writable */
 	if (a->kind == CACHE_KIND_DIR) {
-		st->st_mode = S_IFDIR | (a->mode & 0555);
+		st->st_mode = S_IFDIR | (is_view_node(a->flags) ? 0755 : a->mode & 0555);
 		st->st_nlink = dir_nlink(fs, ino, a->flags);
 	} else {
-		st->st_mode = S_IFREG | (a->mode & 0444);
+		st->st_mode = S_IFREG | (is_view_node(a->flags) ? 0644 : a->mode & 0444);
 		st->st_nlink = 1;
 	}
 	st->st_size = (off_t)a->size;
@@ -108,7 +115,7 @@ static void root_stat(struct fs *fs, struct stat *st)
 
 static bool is_generated(uint32_t node)
 {
-	return node == FS_NODE_STATUS || node == FS_NODE_STATUS_JSON;
+	return node == FS_NODE_STATUS || node == FS_NODE_STATUS_JSON || node == FS_NODE_JOB_FILE;
 }
 
 static void fill_entry(struct fs *fs, uint64_t ino, const struct cache_attr *a, struct fuse_entry_param *e)
@@ -446,6 +453,15 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fh->len = (size_t)r;
 		fi->direct_io = 1;
 		break;
+	case FS_NODE_JOB_FILE:
+		r = fs->render_job ? fs->render_job(fs, e, &fh->buf) : -ENOENT;
+		if (r < 0) {
+			err = -r;
+			goto out_err;
+		}
+		fh->len = (size_t)r;
+		fi->direct_io = 1;
+		break;
 	case FS_NODE_COMPONENT:
 	case FS_NODE_MEMBER:
 	case FS_NODE_LCOMPONENT:
@@ -581,6 +597,8 @@ static int xattr_value(struct fs *fs, const struct cache_entry *e, const char *a
 				     (unsigned)(cs->bytes_done * 100 / cs->bytes_total));
 		else if (cs->state == CACHE_LOC_FAILED)
 			r = snprintf(buf, len, "failed: %s", cs->reason);
+		else if (cs->state == CACHE_LOC_QUEUED && cs->reason[0])
+			r = snprintf(buf, len, "queued (%s)", cs->reason);	/* why it waits */
 		else
 			r = snprintf(buf, len, "%s", state_name(cs->state));
 		free(cs);

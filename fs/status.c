@@ -186,6 +186,22 @@ int fs_status_render(struct fs *fs, bool json, char **ret_buf)
 	}
 	if (n >= 16384)
 		n = 16383;
+	if (fs->render_sends) {
+		char *extra = NULL;
+		int m = fs->render_sends(fs, json, &extra);
+		size_t cap = (size_t)n + (size_t)(m > 0 ? m : 0) + 32;
+		char *nb = m > 0 ? realloc(buf, cap) : NULL;
+
+		if (nb) {
+			buf = nb;
+			if (json && n >= 2 && buf[n - 2] == '}')
+				n = n - 2 + snprintf(buf + n - 2, cap - (size_t)n + 2,
+						     ",\n  \"sends\": %s\n}\n", extra);
+			else if (!json)
+				n += snprintf(buf + n, cap - (size_t)n, "%s", extra);
+		}
+		free(extra);
+	}
 	*ret_buf = buf;
 	return n;
 }

@@ -1553,6 +1553,8 @@ static int fetch_location_views(struct sync *s, struct dirinfo *d, size_t n, int
 			r = apply_view(s, &d[i], &w, started);
 			if (r < 0)
 				d[i].result = r;
+			else if (s->fs->view_applied)
+				s->fs->view_applied(s->fs, w.loc_id);	/* pending sends */
 		}
 		free(w.v);
 		free(w.slots);
