@@ -110,6 +110,23 @@ def test_gio_copy_each_file(sim, smnt):
     assert_v001_arrived(sim, smnt)
 
 
+def test_gio_replace_goes_through_goutputstream(sim, smnt):
+    if not shutil.which("gio"):
+        pytest.skip("gio not installed (apt-get install libglib2.0-bin)")
+    dst = smnt.p("locations", "la", *SH010_V001)
+    os.makedirs(dst, exist_ok=True)
+    src = smnt.p("projects", *SH010_V001, "main.exr")
+    run("gio", "copy", src, dst + "/main.exr")
+    # copying again replaces: GIO writes .goutputstream-XXXXXX and renames it over
+    run("gio", "copy", src, dst + "/main.exr")
+    assert [n for n in os.listdir(dst) if n.startswith(".goutputstream")] == []
+    jobs = wait_jobs_done(sim, 1)
+    smnt.wait_state("present", "locations", "la", *SH010_V001, "main.exr")
+    assert len(our_jobs(sim)) == 1
+    assert [t["source"] for t in jobs[0]["request"]["tasks"]] == \
+        ["site=hq:theproject/ep01/seq010/sh010/comp/v001/main.exr"]
+
+
 def test_shutil_copytree(sim, smnt):
     shutil.copytree(smnt.p("projects", *SH010_V001), smnt.p("locations", "la", *SH010_V001),
                     dirs_exist_ok=True)
