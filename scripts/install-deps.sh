@@ -10,7 +10,7 @@ packages=(
 	libcmocka-dev
 	clang libclang-rt-14-dev
 	python3 python3-pytest
-	attr rsync
+	attr rsync libglib2.0-bin
 )
 
 missing=()
