@@ -137,13 +137,16 @@ void config_free(struct config *cfg)
 		free(cfg->absolutes[i].location);
 	}
 	free(cfg->absolutes);
+	for (size_t i = 0; i < cfg->n_source_priority; i++)
+		free(cfg->source_priority[i]);
+	free(cfg->source_priority);
 	free(cfg->cache_dir);
 	free(cfg->log_level);
 	free(cfg->path);
 	free(cfg);
 }
 
-enum section { SEC_NONE, SEC_GENERAL, SEC_LOCATION, SEC_PATHMAP, SEC_ABSOLUTE };
+enum section { SEC_NONE, SEC_GENERAL, SEC_LOCATION, SEC_PATHMAP, SEC_ABSOLUTE, SEC_SEND };
 
 struct parser {
 	struct config *cfg;
@@ -180,6 +183,8 @@ static int parse_section(struct parser *p, char *s)
 		p->sec = SEC_PATHMAP;
 	} else if (!strcasecmp(s, "absolute")) {
 		p->sec = SEC_ABSOLUTE;
+	} else if (!strcasecmp(s, "send")) {
+		p->sec = SEC_SEND;
 	} else if (!strncasecmp(s, "location", 8) && isspace((unsigned char)s[8])) {
 		char *name = trim(s + 9);
 		size_t n = strlen(name);
@@ -199,6 +204,34 @@ static int parse_section(struct parser *p, char *s)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* "la, hq" -> the list of location names; a later key replaces an earlier one. */
+static int parse_priority(struct config *cfg, char *val)
+{
+	for (size_t i = 0; i < cfg->n_source_priority; i++)
+		free(cfg->source_priority[i]);
+	cfg->n_source_priority = 0;
+	for (char *tok = val, *next; tok; tok = next) {
+		char *comma = strchr(tok, ',');
+		char *name;
+
+		next = comma ? comma + 1 : NULL;
+		if (comma)
+			*comma = '\0';
+		name = trim(tok);
+
+		if (!*name)
+			return -EINVAL;
+		if (grow((void **)&cfg->source_priority, cfg->n_source_priority,
+			 sizeof(*cfg->source_priority)) < 0)
+			return -ENOMEM;
+		cfg->source_priority[cfg->n_source_priority] = strdup(name);
+		if (!cfg->source_priority[cfg->n_source_priority])
+			return -ENOMEM;
+		cfg->n_source_priority++;
+	}
+	return cfg->n_source_priority ? 0 : -EINVAL;
 }
 
 static int parse_kv(struct parser *p, char *key, char *val)
@@ -275,6 +308,10 @@ static int parse_kv(struct parser *p, char *key, char *val)
 			return -ENOMEM;
 		config_strip_slash(cfg->absolutes[cfg->n_absolutes - 1].prefix);
 		return 0;
+	case SEC_SEND:
+		if (!strcasecmp(key, "priority"))
+			return parse_priority(cfg, val);
+		return -EINVAL;
 	case SEC_NONE:
 	default:
 		return -EINVAL;

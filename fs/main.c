@@ -61,8 +61,8 @@ static void usage(FILE *out)
 		"\n"
 		"Credentials are read from the environment only: FTRACK_SERVER,\n"
 		"FTRACK_API_USER, FTRACK_API_KEY, ACCSYN_WORKSPACE (or ACCSYN_DOMAIN),\n"
-		"ACCSYN_API_USER, ACCSYN_API_KEY. FTRACKFS_SOURCE_PRIORITY=la,hq,... orders the\n"
-		"locations a send takes its files from, after this machine's own.\n");
+		"ACCSYN_API_USER, ACCSYN_API_KEY. The config file's [send] priority = la, hq\n"
+		"orders the locations a send takes its files from, after this machine's own.\n");
 }
 
 /* ---- status subcommand ---- */
@@ -274,29 +274,6 @@ static int render_sends(struct fs *fs, bool json, char **ret_buf)
 	return fs->send ? send_status_render(fs->send, json, ret_buf) : -ENOENT;
 }
 
-/*
- * Source preference after the local locations: FTRACKFS_SOURCE_PRIORITY,
- * location names separated by commas, best first (until the config file
- * has a key for it).
- */
-static char *prio_buf;
-static const char *prio[32];
-
-static size_t source_priority(void)
-{
-	const char *env = getenv("FTRACKFS_SOURCE_PRIORITY");
-	char *save = NULL, *tok;
-	size_t n = 0;
-
-	if (!env || !*env || !(prio_buf = strdup(env)))
-		return 0;
-	for (tok = strtok_r(prio_buf, ",", &save); tok && n < sizeof(prio) / sizeof(prio[0]);
-	     tok = strtok_r(NULL, ",", &save))
-		if (*tok)
-			prio[n++] = tok;
-	return n;
-}
-
 /* The send engine and the location-folder glue; sends need ftrack. */
 static int start_send(struct fs *fs, struct send_services *svc)
 {
@@ -304,8 +281,9 @@ static int start_send(struct fs *fs, struct send_services *svc)
 	int r;
 
 	memset(&so, 0, sizeof(so));
-	so.n_priority = source_priority();
-	so.priority = prio;
+	/* Sources after this machine's local locations: [send] priority. */
+	so.n_priority = fs->cfg->n_source_priority;
+	so.priority = (const char *const *)fs->cfg->source_priority;
 	svc->ftrack = fs->ftrack;
 	svc->accsyn = fs->accsyn;
 	so.cfg = fs->cfg;
@@ -521,7 +499,6 @@ out:
 	sendops_attach(NULL);
 	sendfs_free(fs.sendfs);
 	send_free(fs.send);
-	free(prio_buf);
 	storage_close(fs.storage);
 	cache_close(fs.cache);
 	accsyn_free(fs.accsyn);

@@ -34,6 +34,10 @@
  *   /storage = hq               "paths under /storage are hq's, relative to
  *                               /storage" (after [pathmap] rewriting)
  *
+ *   [send]
+ *   priority = la, hq           sources to send from after this machine's
+ *                               local locations, best first
+ *
  * Prefixes always match whole path components: "/storage" matches
  * "/storage/x" but never "/storage2/x".
  */
@@ -75,6 +79,8 @@ struct config {
 	size_t n_pathmaps;
 	struct config_absolute *absolutes;
 	size_t n_absolutes;
+	char **source_priority;		/* location names, best first */
+	size_t n_source_priority;
 
 	unsigned ttl_s;			/* default 60 */
 	unsigned first_fetch_timeout_s;	/* default 10 */

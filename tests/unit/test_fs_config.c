@@ -117,6 +117,9 @@ static void test_errors(void **state)
 		"[absolute]\n/storage = unknown\n",
 		"[absolute]\nrel = hq\n[location hq]\n",
 		"[general]\njunk line\n",
+		"[send]\npriority =\n",
+		"[send]\npriority = la,,hq\n",
+		"[send]\nsource = la\n",
 	};
 	struct config *cfg = NULL;
 
@@ -128,6 +131,32 @@ static void test_errors(void **state)
 		assert_null(cfg);
 	}
 	log_set_sink(NULL, NULL);
+}
+
+static void test_send_priority(void **state)
+{
+	struct config *cfg = NULL;
+
+	(void)state;
+	assert_int_equal(config_parse_string("[send]\npriority = la ,  lisa@vendor.com,hq\n", "t", &cfg), 0);
+	assert_int_equal(cfg->n_source_priority, 3);
+	assert_string_equal(cfg->source_priority[0], "la");
+	assert_string_equal(cfg->source_priority[1], "lisa@vendor.com");
+	assert_string_equal(cfg->source_priority[2], "hq");
+	config_free(cfg);
+
+	/* a later key replaces the earlier list */
+	cfg = NULL;
+	assert_int_equal(config_parse_string("[send]\npriority = la\npriority = hq\n", "t", &cfg), 0);
+	assert_int_equal(cfg->n_source_priority, 1);
+	assert_string_equal(cfg->source_priority[0], "hq");
+	config_free(cfg);
+
+	cfg = NULL;
+	assert_int_equal(config_parse_string("[general]\nttl = 5\n", "t", &cfg), 0);
+	assert_int_equal(cfg->n_source_priority, 0);
+	assert_null(cfg->source_priority);
+	config_free(cfg);
 }
 
 static void test_load_file(void **state)
@@ -224,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_defaults_and_env),
 		cmocka_unit_test(test_parse_full),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_send_priority),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_example_config),
 	};
