@@ -369,7 +369,10 @@ int main(int argc, char **argv)
 
 	/* big READ replies must not mmap/munmap per request (FUSE-NOTES §2.6) */
 	mallopt(M_MMAP_THRESHOLD, 4 << 20);
-	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	/* above one 4 MiB reply, so no trim per READ; low enough for RSS */
+	mallopt(M_TRIM_THRESHOLD, 8 << 20);
+	/* a dozen FUSE and sync threads: per-thread arenas only strand RSS */
+	mallopt(M_ARENA_MAX, 2);
 
 	if (parse_cli(argc, argv, &cli) < 0)
 		goto out;

@@ -667,6 +667,132 @@ static int apply(struct sync *s, uint64_t dir, uint64_t gen, bool first, int64_t
 	return r;
 }
 
+/*
+ * Many directories of one level, applied in one transaction per
+ * BATCH_CHILDREN children (cache_dir_apply_many()): a 2,000-directory
+ * level costs a handful of commits, not 2,000. After each commit the map's
+ * resident pages are given back (cache_trim()): VmHWM is a high-water
+ * mark, so a big walk must trim as it goes.
+ */
+#define BATCH_CHILDREN 2000
+
+struct batch {
+	struct sync *s;
+	int64_t started;
+	struct cache_apply *dirs;
+	struct kids *kids;
+	int **results;		/* where each directory's result goes */
+	bool *first;
+	size_t n, cap, n_children;
+};
+
+static int batch_flush(struct batch *b)
+{
+	struct cache_changes **ch = NULL;
+	int *res = NULL, r = 0;
+
+	if (b->n == 0)
+		return 0;
+	ch = calloc(b->n, sizeof(*ch));
+	res = calloc(b->n, sizeof(*res));
+	if (!ch || !res)
+		r = -ENOMEM;
+	else
+		r = cache_dir_apply_many(b->s->fs->cache, b->dirs, b->n, res, ch);
+	if (r < 0)
+		log_warn(MOD, "storing %zu directories: %s", b->n, strerror(-r));
+	for (size_t i = 0; i < b->n; i++) {
+		int ri = r < 0 ? r : res[i];
+
+		if (ri == 0)
+			queue_changes(b->s, ch[i], b->first[i]);
+		else if (ri != -ESTALE && r >= 0)
+			log_warn(MOD, "storing directory %llu: %s", (unsigned long long)b->dirs[i].parent,
+				 strerror(-ri));
+		if (b->results[i])
+			*b->results[i] = ri;
+		if (ch && r >= 0)
+			cache_changes_free(ch[i]);
+		kids_release(&b->kids[i]);
+	}
+	free(ch);
+	free(res);
+	b->n = 0;
+	b->n_children = 0;
+	cache_trim(b->s->fs->cache);
+	return r < 0 ? r : 0;
+}
+
+/* Queue @k (taken over, released here) as the new children of @dir. */
+static int batch_add(struct batch *b, uint64_t dir, uint64_t gen, bool first, struct kids *k,
+		     int *result)
+{
+	int r = kids_finish(k);
+
+	if (r < 0) {
+		kids_release(k);
+		if (result)
+			*result = r;
+		return r;
+	}
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		void *p;
+
+		if (!(p = realloc(b->dirs, cap * sizeof(*b->dirs))))
+			goto nomem;
+		b->dirs = p;
+		if (!(p = realloc(b->kids, cap * sizeof(*b->kids))))
+			goto nomem;
+		b->kids = p;
+		if (!(p = realloc(b->results, cap * sizeof(*b->results))))
+			goto nomem;
+		b->results = p;
+		if (!(p = realloc(b->first, cap * sizeof(*b->first))))
+			goto nomem;
+		b->first = p;
+		b->cap = cap;
+	}
+	b->kids[b->n] = *k;
+	memset(k, 0, sizeof(*k));
+	b->dirs[b->n] = (struct cache_apply){
+		.parent = dir,
+		.expected_generation = gen,
+		.fetched_ns = b->started,
+		.children = b->kids[b->n].v,
+		.n = b->kids[b->n].n,
+	};
+	b->results[b->n] = result;
+	b->first[b->n] = first;
+	b->n_children += b->kids[b->n].n;
+	b->n++;
+	if (b->n_children >= BATCH_CHILDREN)
+		return batch_flush(b);
+	return 0;
+nomem:
+	kids_release(k);
+	if (result)
+		*result = -ENOMEM;
+	return -ENOMEM;
+}
+
+/* Flush what is left and free the arrays (@b can be used again). */
+static int batch_finish(struct batch *b)
+{
+	int r = batch_flush(b);
+
+	free(b->dirs);
+	free(b->kids);
+	free(b->results);
+	free(b->first);
+	b->dirs = NULL;
+	b->kids = NULL;
+	b->results = NULL;
+	b->first = NULL;
+	b->cap = 0;
+	return r;
+}
+
 struct dirinfo {
 	uint64_t ino;
 	uint64_t gen;
@@ -778,6 +904,7 @@ static long dir_index(struct dirinfo *d, size_t n, const char *id)
 
 static int fetch_contexts(struct sync *s, struct dirinfo *d, size_t n, int64_t started)
 {
+	struct batch b = { .s = s, .started = started };
 	struct ftrack_context *c = NULL;
 	struct ftrack_asset *a = NULL;
 	size_t nc = 0, na = 0, *start = NULL, *idx = NULL;
@@ -790,9 +917,8 @@ static int fetch_contexts(struct sync *s, struct dirinfo *d, size_t n, int64_t s
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
 		ids[i] = d[i].id;
-	r = ftrack_list_child_contexts(s->fs->ftrack, ids, n, &c, &nc);
-	if (r >= 0)
-		r = ftrack_list_assets(s->fs->ftrack, ids, n, &a, &na);
+	/* contexts and assets of the level in one POST per page round */
+	r = ftrack_list_level(s->fs->ftrack, ids, n, &c, &nc, &a, &na);
 	if (r < 0) {
 		note_error(s, r, "listing contexts and assets");
 		goto out;
@@ -825,9 +951,14 @@ static int fetch_contexts(struct sync *s, struct dirinfo *d, size_t n, int64_t s
 				rr = kids_add(&k, "a:", a[j - nc].id, a[j - nc].name, "Asset", FS_NODE_ASSET,
 					      CACHE_KIND_DIR, 0, 0, false);
 		}
-		d[i].result = rr < 0 ? rr : apply(s, d[i].ino, d[i].gen, d[i].first, started, &k);
-		kids_release(&k);
+		if (rr < 0) {
+			d[i].result = rr;
+			kids_release(&k);
+		} else {
+			batch_add(&b, d[i].ino, d[i].gen, d[i].first, &k, &d[i].result);
+		}
 	}
+	batch_finish(&b);
 out:
 	free(start);
 	free(idx);
@@ -840,6 +971,7 @@ out:
 
 static int fetch_versions(struct sync *s, struct dirinfo *d, size_t n, int64_t started)
 {
+	struct batch b = { .s = s, .started = started };
 	struct ftrack_version *v = NULL;
 	size_t nv = 0, *start = NULL, *idx = NULL;
 	const char **ids;
@@ -878,9 +1010,14 @@ static int fetch_versions(struct sync *s, struct dirinfo *d, size_t n, int64_t s
 			rr = kids_add(&k, "V:", v[j].id, name, "AssetVersion", FS_NODE_VERSION,
 				      CACHE_KIND_DIR, 0, v[j].date_ns, false);
 		}
-		d[i].result = rr < 0 ? rr : apply(s, d[i].ino, d[i].gen, d[i].first, started, &k);
-		kids_release(&k);
+		if (rr < 0) {
+			d[i].result = rr;
+			kids_release(&k);
+		} else {
+			batch_add(&b, d[i].ino, d[i].gen, d[i].first, &k, &d[i].result);
+		}
 	}
+	batch_finish(&b);
 out:
 	free(start);
 	free(idx);
@@ -954,6 +1091,7 @@ static int store_locations(struct sync *s, const struct ftrack_component *comps,
 
 static int fetch_components(struct sync *s, struct dirinfo *d, size_t n, int64_t started)
 {
+	struct batch b = { .s = s, .started = started };
 	struct ftrack_component *c = NULL;
 	struct ftrack_component_location *cl = NULL;
 	size_t nc = 0, ncl = 0, nids = 0, *start = NULL, *idx = NULL;
@@ -1031,9 +1169,14 @@ static int fetch_components(struct sync *s, struct dirinfo *d, size_t n, int64_t
 					      false);
 			}
 		}
-		d[i].result = rr < 0 ? rr : apply(s, d[i].ino, d[i].gen, d[i].first, started, &k);
-		kids_release(&k);
+		if (rr < 0) {
+			d[i].result = rr;
+			kids_release(&k);
+		} else {
+			batch_add(&b, d[i].ino, d[i].gen, d[i].first, &k, &d[i].result);
+		}
 	}
+	batch_finish(&b);
 
 	/* the members of sequences and containers, each directory in one apply */
 	for (size_t j = 0; j < nc; j++) {
@@ -1042,7 +1185,7 @@ static int fetch_components(struct sync *s, struct dirinfo *d, size_t n, int64_t
 		struct kids mk = { 0 };
 		uint64_t dino;
 		char key[64];
-		int rr;
+		int rr = 0;
 
 		if (!p || p->result < 0 || c[j].kind == FTRACK_COMPONENT_FILE)
 			continue;
@@ -1066,11 +1209,14 @@ static int fetch_components(struct sync *s, struct dirinfo *d, size_t n, int64_t
 			if (rr < 0)
 				break;
 		}
-		rr = apply(s, dino, ds.generation, !(ds.flags & CACHE_DIR_COMPLETE), started, &mk);
-		if (rr < 0 && rr != -ESTALE)
+		if (rr < 0) {
 			log_warn(MOD, "storing members of %s: %s", c[j].id, strerror(-rr));
-		kids_release(&mk);
+			kids_release(&mk);
+			continue;
+		}
+		batch_add(&b, dino, ds.generation, !(ds.flags & CACHE_DIR_COMPLETE), &mk, NULL);
 	}
+	batch_finish(&b);
 out:
 	free(start);
 	free(idx);
