@@ -101,6 +101,9 @@ struct fs {
 	void (*view_applied)(struct fs *fs, const char *loc_id);
 	/* the text of .ftrackfs/jobs/<id>.json and the sends part of status */
 	int (*render_job)(struct fs *fs, const struct cache_entry *e, char **ret_buf);
+	/* .ftrackfs/jobs/: its listing changes behind the kernel's back, so
+	 * it is never kept in the kernel's readdir cache (0 until created) */
+	uint64_t jobs_ino;
 	int (*render_sends)(struct fs *fs, bool json, char **ret_buf);
 	struct fs_status status;
 	char mountpoint[4096];

@@ -224,8 +224,10 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	fi->fh = (uint64_t)(uintptr_t)dh;
 	/* the kernel keeps the listing; changes invalidate it (sync.c) */
-	fi->cache_readdir = 1;
-	fi->keep_cache = 1;
+	if (ino != fs->jobs_ino) {
+		fi->cache_readdir = 1;
+		fi->keep_cache = 1;
+	}
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		free(dh);	/* interrupted: no releasedir will come */
 }

@@ -890,6 +890,7 @@ int sendfs_jobs_init(struct sendfs *sf)
 	r = cache_put_child(sf->fs->cache, ctl, &c, &dir);
 	if (r < 0)
 		return r;
+	sf->fs->jobs_ino = dir;
 	n = cache_job_list(sf->fs->cache, &jobs);
 	for (int i = 0; i < n; i++)
 		put_job_file(sf, dir, &jobs[i]);

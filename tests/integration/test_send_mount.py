@@ -62,10 +62,13 @@ def assert_v001_arrived(sim, m, job_count=1):
 
 
 def test_cp_r_of_a_shot_inside_the_mount(sim, smnt):
+    # an empty jobs/ listing seen before the send must not hide the new job
+    assert os.listdir(smnt.p(".ftrackfs", "jobs")) == []
     t0 = time.time()
     run("cp", "-r", smnt.p("projects", *SH010), smnt.p("locations", "la", *SH010[:3]))
     took = time.time() - t0
     jobs = assert_v001_arrived(sim, smnt)
+    assert os.listdir(smnt.p(".ftrackfs", "jobs")) == [jobs[0]["id"] + ".json"]
     req = jobs[0]["request"]
     srcs = {t["source"] for t in req["tasks"]}
     assert "site=hq:theproject/ep01/seq010/sh010/comp/v001/plate.%04d.exr [1001-1005]" in srcs
