@@ -100,6 +100,13 @@ ftrackfs is mounted at ./mnt (this machine is an "hq" workstation). Try:
   getfattr -d mnt/projects/<…>/v001/<file> ftrack id, type, and where the component is
   cat mnt/.ftrackfs/status                 connection, cache and errors
   ls mnt/locations                         one folder per site, employee and vendor
+  mkdir -p "mnt/locations/la/theproject/assets/Café Müller/model"
+  cp -r "mnt/projects/theproject/assets/Café Müller/model/v001" "mnt/locations/la/theproject/assets/Café Müller/model/"
+                                           send a version to the LA site: one accsyn job,
+                                           the files arrive in .demo/storage/la/
+  getfattr -n user.ftrack.state "mnt/locations/la/theproject/assets/Café Müller/model/v001/geo.abc"
+                                           queued, transferring N%, then present
+  ls mnt/.ftrackfs/jobs                    one JSON file per transfer job
   build/fs/ftrackfs status mnt             the same status from the CLI
 Logs: $state/ftrackfs.log. Press Ctrl-C to unmount and stop.
 TXT
