@@ -620,8 +620,22 @@ static int xattr_value(struct fs *fs, const struct cache_entry *e, const char *a
 			char name[256];
 			int k;
 
+			const struct config_location *owner = NULL;
+			char rel[CACHE_PATH_MAX + 1];
+
 			loc_name(fs, st[i].location_id, name, sizeof(name));
-			k = snprintf(buf + o, len - o, "%s%s=%s", o ? "," : "", name, state_name(st[i].state));
+			/* A file ftrack knows by absolute path (ftrack.unmanaged) belongs
+			 * to the site an [absolute] rule names: say so, as "hq=present
+			 * (ftrack.unmanaged)", for that is where a send takes it from. */
+			if (st[i].resource_identifier[0] &&
+			    storage_resolve(fs->cfg, name, st[i].resource_identifier, &owner,
+					    rel, sizeof(rel)) == 0 &&
+			    owner && strcmp(owner->name, name) != 0)
+				k = snprintf(buf + o, len - o, "%s%s=%s (%s)", o ? "," : "", owner->name,
+					     state_name(st[i].state), name);
+			else
+				k = snprintf(buf + o, len - o, "%s%s=%s", o ? "," : "", name,
+					     state_name(st[i].state));
 			if (k > 0)
 				o += (size_t)k;
 		}
