@@ -652,7 +652,19 @@ static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	char val[4096];
 	int r;
 
-	/* security.*, system.*, trusted.* and foreign user.*: from memory, no lock */
+	/*
+	 * security.* and system.* (SELinux labels, capabilities, POSIX ACLs):
+	 * not supported here, and saying so (EOPNOTSUPP, not ENODATA) lets
+	 * coreutils ls stop asking for the rest of the device instead of
+	 * costing two round trips per entry of every `ls -l`. The kernel's
+	 * security.capability check before a write reads it as "no
+	 * capabilities". trusted.* and foreign user.*: absent. All from
+	 * memory, before any lock or LMDB access.
+	 */
+	if (!strncmp(name, "security.", 9) || !strncmp(name, "system.", 7)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
 	if (strncmp(name, XATTR_PREFIX, sizeof(XATTR_PREFIX) - 1) || ino == FUSE_ROOT_ID) {
 		fuse_reply_err(req, ENODATA);
 		return;
