@@ -723,11 +723,19 @@ static int clip_row(const struct ftrack_entity *row, void *ud)
 }
 
 /*
+ * Deliver one page of query @q: its rows to their callback, the offset of
+ * the next page into *ret_next (< 0 when there is none). Returns < 0 on
+ * error, > 0 to end every query now, 0 to carry on.
+ */
+typedef int (*page_fn)(size_t q, const cJSON *res, const struct graph *g, int64_t *ret_next,
+		       void *ud);
+
+/*
  * Run several paged queries, one POST per round: every unfinished query's
  * next page travels in the same batch.
  */
-static int run_paged(struct ftrack *f, struct page_state *qs, size_t nq, uint64_t limit,
-		     unsigned page, struct clip *clip)
+static int run_paged(struct ftrack *f, struct page_state *qs, size_t nq, unsigned page,
+		     page_fn deliver, void *ud)
 {
 	size_t next_q = 0;
 
@@ -769,10 +777,9 @@ static int run_paged(struct ftrack *f, struct page_state *qs, size_t nq, uint64_
 		next_q = (idx[n - 1] + 1) % nq;
 		r = ftrack_batch_send(b);
 		for (size_t i = 0; r >= 0 && i < n; i++) {
-			const cJSON *res = cJSON_GetArrayItem(b->reply, (int)i);
 			int64_t off;
 
-			r = ftrack_rows_of_result(res, &b->graph, clip_row, clip, &off);
+			r = deliver(idx[i], cJSON_GetArrayItem(b->reply, (int)i), &b->graph, &off, ud);
 			if (r < 0)
 				break;
 			if (off < 0 || (uint64_t)off <= qs[idx[i]].offset) {
@@ -780,7 +787,7 @@ static int run_paged(struct ftrack *f, struct page_state *qs, size_t nq, uint64_
 			} else {
 				qs[idx[i]].offset = (uint64_t)off;
 			}
-			if (clip->stop || (limit && clip->delivered >= limit)) {
+			if (r > 0) {
 				ftrack_batch_free(b);
 				return 0;
 			}
@@ -791,70 +798,18 @@ static int run_paged(struct ftrack *f, struct page_state *qs, size_t nq, uint64_
 	}
 }
 
-struct in_spec;
-static int spec_rows(const struct in_spec *specs, size_t s, const cJSON *res, const struct graph *g,
-		     int64_t *next);
-
-/* run_paged() for queries that each deliver to their own spec's callback. */
-static int run_paged_multi(struct ftrack *f, struct page_state *qs, size_t nq, const size_t *owner,
-			   const struct in_spec *specs)
+/* A page of ftrack_query()'s one query: rows through the clip, which may end it. */
+static int clip_page(size_t q, const cJSON *res, const struct graph *g, int64_t *ret_next,
+		     void *ud)
 {
-	size_t next_q = 0;
+	struct clip *clip = ud;
+	int r;
 
-	for (;;) {
-		struct ftrack_batch *b = NULL;
-		size_t idx[MAX_OPS_PER_ROUND];
-		size_t n = 0;
-		int r;
-
-		for (size_t i = 0; i < nq && n < MAX_OPS_PER_ROUND; i++) {
-			size_t q = (next_q + i) % nq;
-			char *e;
-			size_t len;
-
-			if (qs[q].done)
-				continue;
-			if (!b) {
-				r = ftrack_batch_new(f, &b);
-				if (r < 0)
-					return r;
-			}
-			len = strlen(qs[q].expr) + 64;
-			e = malloc(len);
-			if (!e) {
-				ftrack_batch_free(b);
-				return -ENOMEM;
-			}
-			snprintf(e, len, "%s offset %" PRIu64 " limit %u", qs[q].expr, qs[q].offset,
-				 f->page_size);
-			r = ftrack_batch_query(b, e);
-			free(e);
-			if (r < 0) {
-				ftrack_batch_free(b);
-				return r;
-			}
-			idx[n++] = q;
-		}
-		if (!b)
-			return 0;
-		next_q = (idx[n - 1] + 1) % nq;
-		r = ftrack_batch_send(b);
-		for (size_t i = 0; r >= 0 && i < n; i++) {
-			int64_t off;
-
-			r = spec_rows(specs, owner[idx[i]], cJSON_GetArrayItem(b->reply, (int)i), &b->graph,
-				      &off);
-			if (r < 0)
-				break;
-			if (off < 0 || (uint64_t)off <= qs[idx[i]].offset)
-				qs[idx[i]].done = true;
-			else
-				qs[idx[i]].offset = (uint64_t)off;
-		}
-		ftrack_batch_free(b);
-		if (r < 0)
-			return r;
-	}
+	(void)q;
+	r = ftrack_rows_of_result(res, g, clip_row, clip, ret_next);
+	if (r < 0)
+		return r;
+	return clip->stop || (clip->limit && clip->delivered >= clip->limit);
 }
 
 int ftrack_query(struct ftrack *f, const char *expr, uint64_t limit, ftrack_row_fn fn,
@@ -869,7 +824,7 @@ int ftrack_query(struct ftrack *f, const char *expr, uint64_t limit, ftrack_row_
 		return -EINVAL;
 	if (limit && limit < page)
 		page = (unsigned)limit;
-	r = run_paged(f, &q, 1, limit, page, &clip);
+	r = run_paged(f, &q, 1, page, clip_page, &clip);
 	if (r < 0)
 		return r;
 	return clip.delivered > INT_MAX ? INT_MAX : (int)clip.delivered;
@@ -883,6 +838,26 @@ struct in_spec {
 	ftrack_row_fn fn;
 	void *ud;
 };
+
+/* The specs of run_in_specs() and which spec each of its queries serves. */
+struct spec_pages {
+	const struct in_spec *specs;
+	const size_t *owner;
+};
+
+/*
+ * A page of one chunk's query: rows to its spec's callback. A callback that
+ * stops ends only that page, never the other specs' queries.
+ */
+static int spec_page(size_t q, const cJSON *res, const struct graph *g, int64_t *ret_next,
+		     void *ud)
+{
+	const struct spec_pages *sp = ud;
+	const struct in_spec *spec = &sp->specs[sp->owner[q]];
+	int r = ftrack_rows_of_result(res, g, spec->fn, spec->ud, ret_next);
+
+	return r < 0 ? r : 0;
+}
 
 /*
  * Every chunk of every spec, paged together: one POST per page round
@@ -929,7 +904,8 @@ static int run_in_specs(struct ftrack *f, const struct in_spec *specs, size_t n_
 			owner[q] = s;
 		}
 	}
-	r = run_paged_multi(f, qs, nq, owner, specs);
+	r = run_paged(f, qs, nq, f->page_size, spec_page,
+		      &(struct spec_pages){ .specs = specs, .owner = owner });
 out:
 	if (ex)
 		for (size_t i = 0; i < nq; i++)
@@ -946,12 +922,6 @@ static int run_in_query(struct ftrack *f, const char *head, const char *field, c
 	const struct in_spec spec = { head, field, tail, ids, n, fn, ud };
 
 	return run_in_specs(f, &spec, 1);
-}
-
-static int spec_rows(const struct in_spec *specs, size_t s, const cJSON *res, const struct graph *g,
-		     int64_t *next)
-{
-	return ftrack_rows_of_result(res, g, specs[s].fn, specs[s].ud, next);
 }
 
 /* ---- typed decoders ---------------------------------------------------- */
