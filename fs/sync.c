@@ -906,126 +906,160 @@ static long dir_index(struct dirinfo *d, size_t n, const char *id)
 	return p ? (long)(p - d) : -1;
 }
 
+/* The ids of @d, borrowed from it; NULL when out of memory. Free the array. */
+static const char **dir_ids(const struct dirinfo *d, size_t n)
+{
+	const char **ids = calloc(n, sizeof(*ids));
+
+	if (ids)
+		for (size_t i = 0; i < n; i++)
+			ids[i] = d[i].id;
+	return ids;
+}
+
+/* Item i of a fetch's rows: the id of the directory it belongs in ... */
+typedef const char *(*row_parent_fn)(const void *rows, size_t i);
+/* ... and the child it makes there, added to @k. */
+typedef int (*row_kid_fn)(struct kids *k, const struct dirinfo *dir, const void *rows, size_t i);
+
+/*
+ * Queue on @b every directory of @d with the children @kid makes of the
+ * @n_items rows @parent_of puts in it; a directory whose children fail
+ * gets the error as its result. Fails (queueing nothing) only for memory.
+ */
+static int batch_rows(struct batch *b, struct dirinfo *d, size_t n, size_t n_items,
+		      row_parent_fn parent_of, row_kid_fn kid, const void *rows)
+{
+	size_t *start = NULL, *idx = NULL;
+	long *dir_of;
+	int r;
+
+	dir_of = malloc((n_items + 1) * sizeof(*dir_of));
+	if (!dir_of)
+		return -ENOMEM;
+	for (size_t j = 0; j < n_items; j++)
+		dir_of[j] = dir_index(d, n, parent_of(rows, j));
+	r = bucket_build(dir_of, n_items, n, &start, &idx);
+	free(dir_of);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		struct kids k = { 0 };
+		int rr = 0;
+
+		for (size_t x = start[i]; x < start[i + 1] && rr >= 0; x++)
+			rr = kid(&k, &d[i], rows, idx[x]);
+		if (rr < 0) {
+			d[i].result = rr;
+			kids_release(&k);
+		} else {
+			batch_add(b, d[i].ino, d[i].gen, d[i].first, &k, &d[i].result);
+		}
+	}
+	free(start);
+	free(idx);
+	return 0;
+}
+
+/* A level's rows: contexts 0..nc-1, then its assets. */
+struct level_rows {
+	const struct ftrack_context *c;
+	size_t nc;
+	const struct ftrack_asset *a;
+};
+
+static const char *level_parent(const void *rows, size_t j)
+{
+	const struct level_rows *l = rows;
+
+	return j < l->nc ? l->c[j].parent_id : l->a[j - l->nc].context_id;
+}
+
+static int level_kid(struct kids *k, const struct dirinfo *dir, const void *rows, size_t j)
+{
+	const struct level_rows *l = rows;
+	const struct ftrack_context *c = l->c;
+	const struct ftrack_asset *a = l->a;
+	size_t nc = l->nc;
+
+	(void)dir;
+	if (j < nc)
+		return kids_add(k, "c:", c[j].id, c[j].name,
+				c[j].entity_type ? c[j].entity_type : "TypedContext", FS_NODE_CONTEXT,
+				CACHE_KIND_DIR, 0, 0, false);
+	return kids_add(k, "a:", a[j - nc].id, a[j - nc].name, "Asset", FS_NODE_ASSET,
+			CACHE_KIND_DIR, 0, 0, false);
+}
+
 static int fetch_contexts(struct sync *s, struct dirinfo *d, size_t n, int64_t started)
 {
 	struct batch b = { .s = s, .started = started };
 	struct ftrack_context *c = NULL;
 	struct ftrack_asset *a = NULL;
-	size_t nc = 0, na = 0, *start = NULL, *idx = NULL;
+	size_t nc = 0, na = 0;
 	const char **ids;
-	long *dir_of = NULL;
 	int r;
 
-	ids = calloc(n, sizeof(*ids));
+	ids = dir_ids(d, n);
 	if (!ids)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		ids[i] = d[i].id;
 	/* contexts and assets of the level in one POST per page round */
 	r = ftrack_list_level(s->fs->ftrack, ids, n, &c, &nc, &a, &na);
 	if (r < 0) {
 		note_error(s, r, "listing contexts and assets");
 		goto out;
 	}
-	/* items 0..nc-1 are contexts, nc..nc+na-1 assets */
-	dir_of = malloc((nc + na + 1) * sizeof(*dir_of));
-	if (!dir_of) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (size_t j = 0; j < nc; j++)
-		dir_of[j] = dir_index(d, n, c[j].parent_id);
-	for (size_t j = 0; j < na; j++)
-		dir_of[nc + j] = dir_index(d, n, a[j].context_id);
-	r = bucket_build(dir_of, nc + na, n, &start, &idx);
+	r = batch_rows(&b, d, n, nc + na, level_parent, level_kid,
+		       &(struct level_rows){ .c = c, .nc = nc, .a = a });
 	if (r < 0)
 		goto out;
-	for (size_t i = 0; i < n; i++) {
-		struct kids k = { 0 };
-		int rr = 0;
-
-		for (size_t x = start[i]; x < start[i + 1] && rr >= 0; x++) {
-			size_t j = idx[x];
-
-			if (j < nc)
-				rr = kids_add(&k, "c:", c[j].id, c[j].name,
-					      c[j].entity_type ? c[j].entity_type : "TypedContext",
-					      FS_NODE_CONTEXT, CACHE_KIND_DIR, 0, 0, false);
-			else
-				rr = kids_add(&k, "a:", a[j - nc].id, a[j - nc].name, "Asset", FS_NODE_ASSET,
-					      CACHE_KIND_DIR, 0, 0, false);
-		}
-		if (rr < 0) {
-			d[i].result = rr;
-			kids_release(&k);
-		} else {
-			batch_add(&b, d[i].ino, d[i].gen, d[i].first, &k, &d[i].result);
-		}
-	}
 	batch_finish(&b);
 out:
-	free(start);
-	free(idx);
-	free(dir_of);
 	free(ids);
 	ftrack_context_array_free(c, nc);
 	ftrack_asset_array_free(a, na);
 	return r < 0 ? r : 0;
 }
 
+static const char *version_parent(const void *rows, size_t j)
+{
+	const struct ftrack_version *v = rows;
+
+	return v[j].asset_id;
+}
+
+static int version_kid(struct kids *k, const struct dirinfo *dir, const void *rows, size_t j)
+{
+	const struct ftrack_version *v = rows;
+	char name[NAMES_BUF];
+
+	(void)dir;
+	names_version(v[j].version, name);
+	return kids_add(k, "V:", v[j].id, name, "AssetVersion", FS_NODE_VERSION, CACHE_KIND_DIR, 0,
+			v[j].date_ns, false);
+}
+
 static int fetch_versions(struct sync *s, struct dirinfo *d, size_t n, int64_t started)
 {
 	struct batch b = { .s = s, .started = started };
 	struct ftrack_version *v = NULL;
-	size_t nv = 0, *start = NULL, *idx = NULL;
+	size_t nv = 0;
 	const char **ids;
-	long *dir_of = NULL;
 	int r;
 
-	ids = calloc(n, sizeof(*ids));
+	ids = dir_ids(d, n);
 	if (!ids)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		ids[i] = d[i].id;
 	r = ftrack_list_versions(s->fs->ftrack, ids, n, &v, &nv);
 	if (r < 0) {
 		note_error(s, r, "listing versions");
 		goto out;
 	}
-	dir_of = malloc((nv + 1) * sizeof(*dir_of));
-	if (!dir_of) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (size_t j = 0; j < nv; j++)
-		dir_of[j] = dir_index(d, n, v[j].asset_id);
-	r = bucket_build(dir_of, nv, n, &start, &idx);
+	r = batch_rows(&b, d, n, nv, version_parent, version_kid, v);
 	if (r < 0)
 		goto out;
-	for (size_t i = 0; i < n; i++) {
-		struct kids k = { 0 };
-		int rr = 0;
-
-		for (size_t x = start[i]; x < start[i + 1] && rr >= 0; x++) {
-			size_t j = idx[x];
-			char name[NAMES_BUF];
-
-			names_version(v[j].version, name);
-			rr = kids_add(&k, "V:", v[j].id, name, "AssetVersion", FS_NODE_VERSION,
-				      CACHE_KIND_DIR, 0, v[j].date_ns, false);
-		}
-		if (rr < 0) {
-			d[i].result = rr;
-			kids_release(&k);
-		} else {
-			batch_add(&b, d[i].ino, d[i].gen, d[i].first, &k, &d[i].result);
-		}
-	}
 	batch_finish(&b);
 out:
-	free(start);
-	free(idx);
-	free(dir_of);
 	free(ids);
 	ftrack_version_array_free(v, nv);
 	return r < 0 ? r : 0;
@@ -1093,23 +1127,47 @@ static int store_locations(struct sync *s, const struct ftrack_component *comps,
 	return r;
 }
 
+static const char *component_parent(const void *rows, size_t j)
+{
+	const struct ftrack_component *c = rows;
+
+	return c[j].version_id;
+}
+
+/* A file component is a file; a sequence or container a directory of its members. */
+static int component_kid(struct kids *k, const struct dirinfo *dir, const void *rows, size_t j)
+{
+	const struct ftrack_component *c = rows;
+	char name[NAMES_BUF];
+	uint64_t total = 0;
+
+	if (c[j].kind == FTRACK_COMPONENT_FILE) {
+		names_component_file(c[j].name, c[j].file_type, name);
+		return kids_add(k, "m:", c[j].id, name, component_type(&c[j]), FS_NODE_COMPONENT,
+				CACHE_KIND_FILE, c[j].size > 0 ? (uint64_t)c[j].size : 0,
+				dir->mtime_ns, true);
+	}
+	for (size_t m = 0; m < c[j].n_members; m++)
+		total += c[j].members[m].size > 0 ? (uint64_t)c[j].members[m].size : 0;
+	names_sanitize(c[j].name, c[j].name ? strlen(c[j].name) : 0, name);
+	return kids_add(k, "m:", c[j].id, name, component_type(&c[j]), FS_NODE_COMPONENT_DIR,
+			CACHE_KIND_DIR, total, dir->mtime_ns, false);
+}
+
 static int fetch_components(struct sync *s, struct dirinfo *d, size_t n, int64_t started)
 {
 	struct batch b = { .s = s, .started = started };
 	struct ftrack_component *c = NULL;
 	struct ftrack_component_location *cl = NULL;
-	size_t nc = 0, ncl = 0, nids = 0, *start = NULL, *idx = NULL;
+	size_t nc = 0, ncl = 0, nids = 0;
 	const char **ids = NULL, **cids = NULL;
-	long *dir_of = NULL;
 	int r;
 
-	ids = calloc(n, sizeof(*ids));
+	ids = dir_ids(d, n);
 	if (!ids) {
 		r = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		ids[i] = d[i].id;
 	r = ftrack_list_components(s->fs->ftrack, ids, n, &c, &nc);
 	if (r < 0) {
 		note_error(s, r, "listing components");
@@ -1139,47 +1197,9 @@ static int fetch_components(struct sync *s, struct dirinfo *d, size_t n, int64_t
 	if (r < 0)
 		goto out;
 
-	dir_of = malloc((nc + 1) * sizeof(*dir_of));
-	if (!dir_of) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (size_t j = 0; j < nc; j++)
-		dir_of[j] = dir_index(d, n, c[j].version_id);
-	r = bucket_build(dir_of, nc, n, &start, &idx);
+	r = batch_rows(&b, d, n, nc, component_parent, component_kid, c);
 	if (r < 0)
 		goto out;
-	for (size_t i = 0; i < n; i++) {
-		struct kids k = { 0 };
-		int rr = 0;
-
-		for (size_t x = start[i]; x < start[i + 1] && rr >= 0; x++) {
-			size_t j = idx[x];
-			char name[NAMES_BUF];
-
-			if (c[j].kind == FTRACK_COMPONENT_FILE) {
-				names_component_file(c[j].name, c[j].file_type, name);
-				rr = kids_add(&k, "m:", c[j].id, name, component_type(&c[j]),
-					      FS_NODE_COMPONENT, CACHE_KIND_FILE,
-					      c[j].size > 0 ? (uint64_t)c[j].size : 0, d[i].mtime_ns, true);
-			} else {
-				uint64_t total = 0;
-
-				for (size_t m = 0; m < c[j].n_members; m++)
-					total += c[j].members[m].size > 0 ? (uint64_t)c[j].members[m].size : 0;
-				names_sanitize(c[j].name, c[j].name ? strlen(c[j].name) : 0, name);
-				rr = kids_add(&k, "m:", c[j].id, name, component_type(&c[j]),
-					      FS_NODE_COMPONENT_DIR, CACHE_KIND_DIR, total, d[i].mtime_ns,
-					      false);
-			}
-		}
-		if (rr < 0) {
-			d[i].result = rr;
-			kids_release(&k);
-		} else {
-			batch_add(&b, d[i].ino, d[i].gen, d[i].first, &k, &d[i].result);
-		}
-	}
 	batch_finish(&b);
 
 	/* the members of sequences and containers, each directory in one apply */
@@ -1222,9 +1242,6 @@ static int fetch_components(struct sync *s, struct dirinfo *d, size_t n, int64_t
 	}
 	batch_finish(&b);
 out:
-	free(start);
-	free(idx);
-	free(dir_of);
 	free(ids);
 	free(cids);
 	ftrack_component_array_free(c, nc);
