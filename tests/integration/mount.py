@@ -167,12 +167,13 @@ class Mount:
         raise AssertionError("timed out waiting for %s (last: %r)\nlog:\n%s" % (what, last, self.log()[-4000:]))
 
 
-@pytest.fixture
-def mount_factory():
+def made_mounts(cls):
+    """The body of a factory fixture: yields make(sim, **kw), which starts a
+    `cls` mount; every mount it made is cleaned up when the fixture ends."""
     made = []
 
     def make(sim, **kw):
-        m = Mount(sim, **kw)
+        m = cls(sim, **kw)
         made.append(m)
         return m.start()
 
@@ -181,6 +182,11 @@ def mount_factory():
     finally:
         for m in made:
             m.cleanup()
+
+
+@pytest.fixture
+def mount_factory():
+    yield from made_mounts(Mount)
 
 
 @pytest.fixture

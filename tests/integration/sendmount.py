@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from mount import Mount
+from mount import Mount, made_mounts
 from sendctl import ACCSYN_ADMIN, our_jobs  # noqa: F401
 
 
@@ -55,18 +55,7 @@ class SendMount(Mount):
 
 @pytest.fixture
 def send_mount_factory():
-    made = []
-
-    def make(sim, **kw):
-        m = SendMount(sim, **kw)
-        made.append(m)
-        return m.start()
-
-    try:
-        yield make
-    finally:
-        for m in made:
-            m.cleanup()
+    yield from made_mounts(SendMount)
 
 
 @pytest.fixture
