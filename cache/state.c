@@ -28,11 +28,22 @@ static size_t pairkey(unsigned char *buf, const char *a, const char *b)
 	return la + 1 + lb;
 }
 
-/* A generic "list everything under a key prefix" into a growing array. */
 typedef int (*decode_fn)(const MDB_val *v, void *out);
 
-static int list_prefix(struct cache *c, enum cache_dbi dbi, const void *prefix, size_t prefix_len,
-		       decode_fn decode, size_t elem, void **ret_items)
+/*
+ * One key under the prefix: fill @out (an array slot) from @key/@val and
+ * return 1, return 0 to end the walk there, or < 0 to fail it.
+ */
+typedef int (*item_fn)(struct cache *c, MDB_txn *txn, const MDB_val *key, const MDB_val *val,
+		       void *out, void *ctx);
+
+/*
+ * A generic "list everything under a key prefix" into a growing array of
+ * @elem-sized items, each filled by @item; an empty prefix walks the whole
+ * database.  *@ret_items is malloc'd (NULL when empty), the caller frees it.
+ */
+static int list_walk(struct cache *c, enum cache_dbi dbi, const void *prefix, size_t prefix_len,
+		     item_fn item, void *ctx, size_t elem, void **ret_items)
 {
 	struct cache_rslot *slot;
 	MDB_cursor *cur = NULL;
@@ -67,9 +78,11 @@ static int list_prefix(struct cache *c, enum cache_dbi dbi, const void *prefix, 
 			items = p;
 			cap = ncap;
 		}
-		r = decode(&val, items + n * elem);
+		r = item(c, txn, &key, &val, items + n * elem, ctx);
 		if (r < 0)
 			goto out;
+		if (r == 0)
+			break;
 		n++;
 	}
 	if (rc && rc != MDB_NOTFOUND) {
@@ -89,6 +102,31 @@ out:
 		return r;
 	*ret_items = items;
 	return n > INT32_MAX ? -EOVERFLOW : (int)n;
+}
+
+struct decode_ctx {
+	decode_fn decode;
+};
+
+static int decode_item(struct cache *c, MDB_txn *txn, const MDB_val *key, const MDB_val *val,
+		       void *out, void *ctx)
+{
+	const struct decode_ctx *x = ctx;
+	int r = x->decode(val, out);
+
+	(void)c;
+	(void)txn;
+	(void)key;
+	return r < 0 ? r : 1;
+}
+
+/* list_walk() decoding each record's value with @decode. */
+static int list_prefix(struct cache *c, enum cache_dbi dbi, const void *prefix, size_t prefix_len,
+		       decode_fn decode, size_t elem, void **ret_items)
+{
+	struct decode_ctx x = { .decode = decode };
+
+	return list_walk(c, dbi, prefix, prefix_len, decode_item, &x, elem, ret_items);
 }
 
 static int get_one(struct cache *c, enum cache_dbi dbi, const void *k, size_t klen,
@@ -563,75 +601,33 @@ int cache_outbox_find_pending(struct cache *c, const char *component_id,
 	return r;
 }
 
+/* An outbox_state key (state, be64 id) -> the record it indexes. */
+static int outbox_state_item(struct cache *c, MDB_txn *txn, const MDB_val *key,
+			     const MDB_val *val, void *out, void *ctx)
+{
+	int r;
+
+	(void)val;
+	(void)ctx;
+	if (key->mv_size != 9)
+		return 0;
+	r = outbox_read(c, txn, cache_get_be64((unsigned char *)key->mv_data + 1), out);
+	return r == 0 ? -EUCLEAN : r;	/* 0: the index points nowhere */
+}
+
 int cache_outbox_list(struct cache *c, enum cache_outbox_state state,
 		      struct cache_outbox **ret_intents)
 {
-	struct cache_rslot *slot;
-	MDB_cursor *cur = NULL;
-	struct cache_outbox *items = NULL;
-	size_t n = 0, cap = 0;
 	unsigned char k[1] = { (unsigned char)state };
-	MDB_val key, val;
-	MDB_txn *txn;
-	int r, rc;
 
 	if (!c || !ret_intents || (unsigned int)state > CACHE_OUTBOX_FAILED)
 		return -EINVAL;
-	r = cache_read_begin(c, &txn, &slot);
-	if (r < 0)
-		return r;
 	/* state 0: walk the records; else walk the state index */
-	rc = mdb_cursor_open(txn, c->dbi[state ? DBI_OUTBOX_STATE : DBI_OUTBOX], &cur);
-	if (rc) {
-		r = cache_errno_from_mdb(rc);
-		goto out;
-	}
-	key.mv_data = k;
-	key.mv_size = 1;
-	rc = mdb_cursor_get(cur, &key, &val, state ? MDB_SET_RANGE : MDB_FIRST);
-	for (; rc == 0; rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-		if (state && (key.mv_size != 9 || ((unsigned char *)key.mv_data)[0] != state))
-			break;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			void *p = realloc(items, ncap * sizeof(*items));
-
-			if (!p) {
-				r = -ENOMEM;
-				goto out;
-			}
-			items = p;
-			cap = ncap;
-		}
-		if (state) {
-			r = outbox_read(c, txn, cache_get_be64((unsigned char *)key.mv_data + 1),
-					&items[n]);
-			if (r == 0)
-				r = -EUCLEAN;
-		} else {
-			r = outbox_decode(&val, &items[n]);
-		}
-		if (r < 0)
-			goto out;
-		n++;
-	}
-	if (rc && rc != MDB_NOTFOUND) {
-		r = cache_errno_from_mdb(rc);
-		goto out;
-	}
-	r = 0;
-out:
-	if (cur)
-		mdb_cursor_close(cur);
-	cache_read_end(slot);
-	if (r < 0 || n == 0) {
-		free(items);
-		items = NULL;
-	}
-	if (r < 0)
-		return r;
-	*ret_intents = items;
-	return (int)n;
+	if (!state)
+		return list_prefix(c, DBI_OUTBOX, "", 0, outbox_decode, sizeof(**ret_intents),
+				   (void **)ret_intents);
+	return list_walk(c, DBI_OUTBOX_STATE, k, 1, outbox_state_item, NULL, sizeof(**ret_intents),
+			 (void **)ret_intents);
 }
 
 struct odel_ctx {
