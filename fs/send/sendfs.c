@@ -224,8 +224,11 @@ static int put_placeholder(struct sendfs *sf, uint64_t parent, const char *loc,
 	return ret ? (cache_get(sf->fs->cache, ino, ret) == 1 ? 0 : -EIO) : 0;
 }
 
-/* The path of view entry @ino below its location's root. */
-static int view_path(struct sendfs *sf, uint64_t ino, char *out, size_t len)
+/*
+ * The path of entry @ino below its nearest ancestor of kind @root (not
+ * included): the names joined with '/', walking up at most MAX_DEPTH parents.
+ */
+static int path_below(struct sendfs *sf, uint64_t ino, uint32_t root, char *out, size_t len)
 {
 	struct cache_entry *e = malloc(sizeof(*e));
 	char *tmp = malloc(len);
@@ -237,7 +240,7 @@ static int view_path(struct sendfs *sf, uint64_t ino, char *out, size_t len)
 	}
 	out[0] = '\0';
 	while (depth++ < MAX_DEPTH && cache_get(sf->fs->cache, ino, e) == 1 &&
-	       node_of(e) != FS_NODE_LOCATION) {
+	       node_of(e) != root) {
 		int n = snprintf(tmp, len, "%s%s%s", e->name, out[0] ? "/" : "", out);
 
 		if (n < 0 || (size_t)n >= len) {
@@ -251,6 +254,12 @@ out:
 	free(e);
 	free(tmp);
 	return r;
+}
+
+/* The path of view entry @ino below its location's root. */
+static int view_path(struct sendfs *sf, uint64_t ino, char *out, size_t len)
+{
+	return path_below(sf, ino, FS_NODE_LOCATION, out, len);
 }
 
 /* Record the intent for view entry @ino (a component's placeholder). */
@@ -655,30 +664,7 @@ static int location_id(struct sendfs *sf, const char *name, char *id)
 /* The path of projects/ entry @ino below projects/. */
 static int projects_path(struct sendfs *sf, uint64_t ino, char *out, size_t len)
 {
-	struct cache_entry *e = malloc(sizeof(*e));
-	char *tmp = malloc(len);
-	int depth = 0, r = 0;
-
-	if (!e || !tmp) {
-		r = -ENOMEM;
-		goto out;
-	}
-	out[0] = '\0';
-	while (depth++ < MAX_DEPTH && cache_get(sf->fs->cache, ino, e) == 1 &&
-	       node_of(e) != FS_NODE_PROJECTS) {
-		int n = snprintf(tmp, len, "%s%s%s", e->name, out[0] ? "/" : "", out);
-
-		if (n < 0 || (size_t)n >= len) {
-			r = -ENAMETOOLONG;
-			goto out;
-		}
-		memcpy(out, tmp, (size_t)n + 1);
-		ino = e->parent;
-	}
-out:
-	free(e);
-	free(tmp);
-	return r;
+	return path_below(sf, ino, FS_NODE_PROJECTS, out, len);
 }
 
 /* Send every component at or below projects/ entry @ino. */
