@@ -32,28 +32,6 @@
 #include "sendfs.h"
 #include "sync.h"
 
-/* ---- what sync.c would provide ---- */
-
-int64_t fs_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-void fs_blob_get(const struct cache_entry *e, struct fs_blob *ret)
-{
-	memset(ret, 0, sizeof(*ret));
-	if (e->blob_len >= sizeof(*ret)) {
-		memcpy(ret, e->blob, sizeof(*ret));
-		if (ret->version != FS_BLOB_VERSION)
-			memset(ret, 0, sizeof(*ret));
-	}
-	if (!ret->node)
-		ret->node = (uint8_t)e->attr.flags;
-}
-
 int sync_ensure_dir(struct sync *s, uint64_t ino)
 {
 	(void)s; (void)ino;
