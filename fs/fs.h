@@ -103,12 +103,15 @@ struct fs {
 	/* the text of .ftrackfs/jobs/<id>.json and the sends part of status */
 	int (*render_job)(struct fs *fs, const struct cache_entry *e, char **ret_buf);
 	/* .ftrackfs/jobs/: its listing changes behind the kernel's back, so
-	 * it is never kept in the kernel's readdir cache (0 until created) */
+	 * its attributes live 1 s and its mtime is the last job change, which
+	 * is what makes the kernel drop its cached listing (0 until created) */
 	uint64_t jobs_ino;
+	int64_t jobs_mtime_ns;		/* __atomic */
 	int (*render_sends)(struct fs *fs, bool json, char **ret_buf);
 	struct fs_status status;
 	char mountpoint[4096];
 	bool noxattr;
+	bool no_opendir;		/* the kernel opens directories itself */
 	uid_t uid;
 	gid_t gid;
 	double entry_timeout;		/* seconds; never 0 */

@@ -497,6 +497,7 @@ out:
 		fuse_remove_signal_handlers(fs.se);
 	if (fs.se)
 		fuse_session_destroy(fs.se);
+	fs_ops_cleanup();
 	if (lc)
 		fuse_loop_cfg_destroy(lc);
 	sendops_attach(NULL);

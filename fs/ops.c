@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,8 +95,18 @@ static void fill_stat(struct fs *fs, uint64_t ino, const struct cache_attr *a, s
 	}
 	st->st_size = (off_t)a->size;
 	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
-	st->st_mtim.tv_sec = a->mtime_ns / 1000000000LL;
-	st->st_mtim.tv_nsec = a->mtime_ns % 1000000000LL;
+	if (a->flags == FS_NODE_JOBS_DIR) {
+		int64_t t = __atomic_load_n(&fs->jobs_mtime_ns, __ATOMIC_RELAXED);
+
+		if (t > a->mtime_ns) {
+			st->st_mtim.tv_sec = t / 1000000000LL;
+			st->st_mtim.tv_nsec = t % 1000000000LL;
+		}
+	}
+	if (!st->st_mtim.tv_sec) {
+		st->st_mtim.tv_sec = a->mtime_ns / 1000000000LL;
+		st->st_mtim.tv_nsec = a->mtime_ns % 1000000000LL;
+	}
 	st->st_ctim = st->st_mtim;
 	st->st_atim = st->st_mtim;
 }
@@ -118,6 +129,21 @@ static bool is_generated(uint32_t node)
 	return node == FS_NODE_STATUS || node == FS_NODE_STATUS_JSON || node == FS_NODE_JOB_FILE;
 }
 
+/*
+ * How long the kernel keeps an entry's attributes. Generated files and the
+ * jobs directory change behind its back: 1 s. A directory lives one TTL:
+ * its expiry is the kernel's only question (GETATTR) before it serves a
+ * cached listing again, and the answer queues the background refresh.
+ */
+static double attr_ttl(struct fs *fs, const struct cache_attr *a)
+{
+	if (is_generated(a->flags) || a->flags == FS_NODE_JOBS_DIR)
+		return 1.0;
+	if (a->kind == CACHE_KIND_DIR && fs->cfg->ttl_s < fs->entry_timeout)
+		return fs->cfg->ttl_s > 0 ? (double)fs->cfg->ttl_s : 1.0;
+	return fs->entry_timeout;
+}
+
 static void fill_entry(struct fs *fs, uint64_t ino, const struct cache_attr *a, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -125,8 +151,7 @@ static void fill_entry(struct fs *fs, uint64_t ino, const struct cache_attr *a, 
 	e->generation = 1;
 	fill_stat(fs, ino, a, &e->attr);
 	e->entry_timeout = fs->entry_timeout;
-	/* generated files change every read: short attribute life */
-	e->attr_timeout = is_generated(a->flags) ? 1.0 : fs->entry_timeout;
+	e->attr_timeout = attr_ttl(fs, a);
 }
 
 /* Map a failed first fetch to what the caller sees. */
@@ -194,91 +219,164 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, r < 0 ? EIO : ENOENT);
 		return;
 	}
+	/* a directory's attributes expired: the kernel is about to reuse its listing */
+	if (e->attr.kind == CACHE_KIND_DIR)
+		sync_touch_dir(fs->sync, ino);
 	fill_stat(fs, ino, &e->attr, &st);
-	fuse_reply_attr(req, &st, is_generated(e->attr.flags) ? 1.0 : fs->entry_timeout);
+	fuse_reply_attr(req, &st, attr_ttl(fs, &e->attr));
 	free(e);
 }
 
-/* An open directory: the snapshot is taken by the first readdir, since a
- * listing the kernel has cached needs none (only OPENDIR/RELEASEDIR). */
-struct fs_dh {
+/*
+ * Directories have no handle. The filesystem answers OPENDIR with ENOSYS
+ * (FUSE_CAP_NO_OPENDIR_SUPPORT), after which the kernel opens directories
+ * itself, never sends OPENDIR or RELEASEDIR again, and gives every open
+ * directory FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR: a listing it has cached
+ * costs no request at all until the directory's attributes expire
+ * (attr_ttl()) or sync.c invalidates it. A listing is read with one
+ * READDIRPLUS per page and one READDIR saying "end"; the snapshot the first
+ * one took is parked here for the ones that follow.
+ */
+#define DIRSNAP_SLOTS 16
+
+struct dirsnap {
+	uint64_t ino;
+	uint64_t parent;	/* for ".." */
 	struct cache_dir *d;
-	uint64_t parent;	/* for "..", read with the snapshot */
+	uint64_t used;
 };
+
+static struct {
+	pthread_mutex_t lock;
+	uint64_t tick;
+	struct dirsnap v[DIRSNAP_SLOTS];
+} snaps = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Take the parked snapshot of @ino, if any: the caller owns it. */
+static struct cache_dir *snap_take(uint64_t ino, uint64_t *ret_parent)
+{
+	struct cache_dir *d = NULL;
+
+	pthread_mutex_lock(&snaps.lock);
+	for (size_t i = 0; i < DIRSNAP_SLOTS; i++) {
+		if (snaps.v[i].d && snaps.v[i].ino == ino) {
+			d = snaps.v[i].d;
+			*ret_parent = snaps.v[i].parent;
+			snaps.v[i].d = NULL;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&snaps.lock);
+	return d;
+}
+
+/* Park @d for the next page of @ino's listing; the oldest one goes. */
+static void snap_put(uint64_t ino, uint64_t parent, struct cache_dir *d)
+{
+	struct cache_dir *old;
+	size_t slot = 0;
+
+	pthread_mutex_lock(&snaps.lock);
+	for (size_t i = 0; i < DIRSNAP_SLOTS; i++) {
+		if (!snaps.v[i].d || snaps.v[i].ino == ino) {
+			slot = i;
+			break;
+		}
+		if (snaps.v[i].used < snaps.v[slot].used)
+			slot = i;
+	}
+	old = snaps.v[slot].d;
+	snaps.v[slot] = (struct dirsnap){ .ino = ino, .parent = parent, .d = d, .used = ++snaps.tick };
+	pthread_mutex_unlock(&snaps.lock);
+	cache_dir_free(old);
+}
+
+void fs_ops_cleanup(void)
+{
+	pthread_mutex_lock(&snaps.lock);
+	for (size_t i = 0; i < DIRSNAP_SLOTS; i++) {
+		cache_dir_free(snaps.v[i].d);
+		snaps.v[i].d = NULL;
+	}
+	pthread_mutex_unlock(&snaps.lock);
+}
 
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	struct fs_dh *dh;
+
+	if (fs->no_opendir) {
+		fuse_reply_err(req, ENOSYS);	/* from now on the kernel opens them */
+		return;
+	}
+	/* a kernel without zero-message opendir: the same, one request more */
+	sync_touch_dir(fs->sync, ino);
+	fi->fh = 0;
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+}
+
+/* A snapshot of @ino's children and its parent, for a listing's first page. */
+static int snap_new(struct fs *fs, fuse_ino_t ino, struct cache_dir **ret_d, uint64_t *ret_parent)
+{
 	int r;
 
 	r = sync_ensure_dir(fs->sync, ino);
-	if (r < 0) {
-		fuse_reply_err(req, fetch_errno(r));
-		return;
+	if (r < 0)
+		return fetch_errno(r);
+	if (cache_readdir(fs->cache, ino, NULL, 0, ret_d) < 0)
+		return EIO;
+	*ret_parent = FUSE_ROOT_ID;
+	if (ino != FUSE_ROOT_ID) {
+		struct cache_entry *e = malloc(sizeof(*e));
+
+		if (e && cache_get(fs->cache, ino, e) == 1 && e->parent)
+			*ret_parent = e->parent;
+		free(e);
 	}
-	dh = calloc(1, sizeof(*dh));
-	if (!dh) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	fi->fh = (uint64_t)(uintptr_t)dh;
-	/* the kernel keeps the listing; changes invalidate it (sync.c) */
-	if (ino != fs->jobs_ino) {
-		fi->cache_readdir = 1;
-		fi->keep_cache = 1;
-	}
-	if (fuse_reply_open(req, fi) == -ENOENT)
-		free(dh);	/* interrupted: no releasedir will come */
+	return 0;
 }
 
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi, bool plus)
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
 	struct fs *fs = fs_of(req);
-	struct fs_dh *dh = (struct fs_dh *)(uintptr_t)fi->fh;
-	struct cache_dir *d;
+	struct cache_dir *d = NULL;
+	uint64_t parent = FUSE_ROOT_ID;
 	char *buf;
-	size_t pos = 0;
+	size_t pos = 0, k;
+	int err;
 
-	if (!dh || off < 0) {
+	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
 	/* a fresh snapshot when (re)starting from the top, e.g. after rewinddir */
-	if (!dh->d || off == 0) {
-		cache_dir_free(dh->d);
-		dh->d = NULL;
-		if (cache_readdir(fs->cache, ino, NULL, 0, &dh->d) < 0) {
-			fuse_reply_err(req, EIO);
+	if (off > 0)
+		d = snap_take(ino, &parent);
+	if (!d) {
+		err = snap_new(fs, ino, &d, &parent);
+		if (err) {
+			fuse_reply_err(req, err);
 			return;
 		}
-		dh->parent = FUSE_ROOT_ID;
-		if (ino != FUSE_ROOT_ID) {
-			struct cache_entry *e = malloc(sizeof(*e));
-
-			if (e && cache_get(fs->cache, ino, e) == 1 && e->parent)
-				dh->parent = e->parent;
-			free(e);
-		}
 	}
-	d = dh->d;
 	buf = malloc(size);
 	if (!buf) {
+		cache_dir_free(d);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	/* offsets 0 and 1 are "." and ".."; entry i of the snapshot is offset i + 2 */
-	for (size_t k = (size_t)off; k < d->n + 2; k++) {
+	for (k = (size_t)off; k < d->n + 2; k++) {
 		const struct cache_dirent *de = k >= 2 ? &d->v[k - 2] : NULL;
-		size_t i = k - 2;	/* (only used when de) */
 		size_t n;
 
 		if (!de) {
 			struct stat st;
 
 			memset(&st, 0, sizeof(st));
-			st.st_ino = k == 0 ? ino : dh->parent;
+			st.st_ino = k == 0 ? ino : parent;
 			st.st_mode = S_IFDIR;
 			if (plus) {
 				struct fuse_entry_param e;
@@ -292,23 +390,18 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				n = fuse_add_direntry(req, buf + pos, size - pos, k == 0 ? "." : "..", &st,
 						      (off_t)k + 1);
 			}
-			if (n > size - pos)
-				break;
-			pos += n;
-			continue;
-		}
-		if (plus) {
+		} else if (plus) {
 			struct fuse_entry_param e;
 
 			fill_entry(fs, de->ino, &de->attr, &e);
-			n = fuse_add_direntry_plus(req, buf + pos, size - pos, de->name, &e, (off_t)i + 3);
+			n = fuse_add_direntry_plus(req, buf + pos, size - pos, de->name, &e, (off_t)k + 1);
 		} else {
 			struct stat st;
 
 			memset(&st, 0, sizeof(st));
 			st.st_ino = de->ino;
 			st.st_mode = de->attr.kind == CACHE_KIND_DIR ? S_IFDIR : S_IFREG;
-			n = fuse_add_direntry(req, buf + pos, size - pos, de->name, &st, (off_t)i + 3);
+			n = fuse_add_direntry(req, buf + pos, size - pos, de->name, &st, (off_t)k + 1);
 		}
 		if (n > size - pos)
 			break;
@@ -316,28 +409,29 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	fuse_reply_buf(req, buf, pos);
 	free(buf);
+	/* an empty page ends the listing; otherwise the next one comes */
+	if (pos > 0)
+		snap_put(ino, parent, d);
+	else
+		cache_dir_free(d);
 }
 
 static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, fi, false);
+	(void)fi;
+	do_readdir(req, ino, size, off, false);
 }
 
 static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, fi, true);
+	(void)fi;
+	do_readdir(req, ino, size, off, true);
 }
 
 static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_dh *dh = (struct fs_dh *)(uintptr_t)fi->fh;
-
-	(void)ino;
-	if (dh) {
-		cache_dir_free(dh->d);
-		free(dh);
-	}
+	(void)ino; (void)fi;
 	fuse_reply_err(req, 0);
 }
 
@@ -814,13 +908,15 @@ static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct fs *fs = userdata;
+
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->max_background = 64;
+	fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
 }
 
 void fs_ops_fill(struct fuse_lowlevel_ops *ops, bool noxattr)

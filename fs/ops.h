@@ -16,4 +16,7 @@ struct fuse_lowlevel_ops;
  */
 void fs_ops_fill(struct fuse_lowlevel_ops *ops, bool noxattr);
 
+/* fs_ops_cleanup() - free the listings parked between readdir pages. */
+void fs_ops_cleanup(void);
+
 #endif /* FTRACKFS_FS_OPS_H */

@@ -1888,7 +1888,7 @@ static void *worker_main(void *arg)
 /* ------------------------------------------------------------------ */
 /* public */
 
-int sync_ensure_dir(struct sync *s, uint64_t ino)
+static int ensure_dir(struct sync *s, uint64_t ino, bool wait)
 {
 	uint64_t *batch = NULL;
 	size_t n_batch = 0;
@@ -1915,7 +1915,7 @@ int sync_ensure_dir(struct sync *s, uint64_t ino)
 
 		snprintf(key, sizeof(key), "L:%s", b.loc_id);
 		if (cache_ino_lookup(s->fs->cache, key, &root) == 1 && root != ino)
-			return sync_ensure_dir(s, root);
+			return ensure_dir(s, root, wait);
 		return 0;
 	}
 	if (!node_fetchable(b.node)) {
@@ -1944,6 +1944,8 @@ int sync_ensure_dir(struct sync *s, uint64_t ino)
 		}
 		return 0;
 	}
+	if (!wait)
+		return 0;	/* the first listing will fetch it */
 	/* never fetched: fetch now, with its cousins from the frontier; wait bounded */
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += s->fs->cfg->first_fetch_timeout_s;
@@ -1995,6 +1997,16 @@ int sync_ensure_dir(struct sync *s, uint64_t ino)
 	if (r == 0)
 		visited_put(s, ino, fs_now_ns() + (int64_t)s->fs->cfg->ttl_s * 1000000000LL);
 	return r;
+}
+
+int sync_ensure_dir(struct sync *s, uint64_t ino)
+{
+	return ensure_dir(s, ino, true);
+}
+
+int sync_touch_dir(struct sync *s, uint64_t ino)
+{
+	return ensure_dir(s, ino, false);
 }
 
 static int put_fixed(struct sync *s, uint64_t parent, const char *const *names, const char *const *keys,

@@ -28,7 +28,7 @@ int sync_start(struct fs *fs, struct sync **ret_sync);
 void sync_stop(struct sync *s);
 
 /*
- * sync_ensure_dir() - called by lookup/opendir before reading directory
+ * sync_ensure_dir() - called by lookup and a listing's first readdir before reading directory
  * @ino from the cache. A directory never completely fetched is fetched now
  * and waited for, at most the configured first-fetch timeout; a directory
  * older than the TTL is queued for a background refresh and 0 returned at
@@ -37,5 +37,14 @@ void sync_stop(struct sync *s);
  * Directories that need no fetch (the fixed ones, components) return 0.
  */
 int sync_ensure_dir(struct sync *s, uint64_t ino);
+
+/*
+ * sync_touch_dir() - the same without ever waiting: a directory older than
+ * the TTL is queued for a background refresh. Called by getattr of a
+ * directory, which is how the kernel revalidates a listing it has cached
+ * (at offset 0, once the directory's attributes have expired). Returns 0
+ * or -errno of the cache read.
+ */
+int sync_touch_dir(struct sync *s, uint64_t ino);
 
 #endif /* FTRACKFS_FS_SYNC_H */

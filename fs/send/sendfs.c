@@ -891,8 +891,8 @@ void sendfs_job_changed(void *ud, const char *job_id)
 	uint64_t dir;
 
 	if (j && cache_ino_lookup(sf->fs->cache, "v:jobs", &dir) == 1 &&
-	    cache_job_get(sf->fs->cache, job_id, j) == 1)
-		put_job_file(sf, dir, j);
+	    cache_job_get(sf->fs->cache, job_id, j) == 1 && put_job_file(sf, dir, j) == 0)
+		__atomic_store_n(&sf->fs->jobs_mtime_ns, fs_now_ns(), __ATOMIC_RELAXED);
 	free(j);
 }
 
