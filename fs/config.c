@@ -246,6 +246,8 @@ static int parse_kv(struct parser *p, char *key, char *val)
 			return parse_uint(val, 1, 86400 * 365, &cfg->ttl_s);
 		if (!strcasecmp(key, "prefetch_depth"))
 			return parse_uint(val, 0, 64, &cfg->prefetch_depth);
+		if (!strcasecmp(key, "spin_us"))
+			return parse_uint(val, 0, 10000, &cfg->spin_us);
 		if (!strcasecmp(key, "first_fetch_timeout"))
 			return parse_uint(val, 1, 3600, &cfg->first_fetch_timeout_s);
 		if (!strcasecmp(key, "cache_dir")) {
@@ -405,6 +407,7 @@ static int config_new(struct config **ret)
 	cfg->ttl_s = 60;
 	cfg->first_fetch_timeout_s = 10;
 	cfg->prefetch_depth = 3;
+	cfg->spin_us = 100;
 	cfg->ftrack_server = env_dup("FTRACK_SERVER");
 	cfg->ftrack_user = env_dup("FTRACK_API_USER");
 	cfg->ftrack_key = env_dup("FTRACK_API_KEY");

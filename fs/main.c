@@ -23,6 +23,7 @@
 #include <fuse_lowlevel.h>
 
 #include "fs.h"
+#include "loop.h"
 #include "ops.h"
 #include "storage.h"
 #include "sync.h"
@@ -335,7 +336,6 @@ int main(int argc, char **argv)
 {
 	struct fuse_cmdline_opts opts;
 	struct fuse_lowlevel_ops ops;
-	struct fuse_loop_config *lc = NULL;
 	struct cli cli;
 	struct fs fs;
 	struct send_services svc;
@@ -474,12 +474,14 @@ int main(int argc, char **argv)
 	if (opts.singlethread) {
 		ret = fuse_session_loop(fs.se);
 	} else {
-		lc = fuse_loop_cfg_create();
-		if (!lc)
-			goto out;
-		fuse_loop_cfg_set_clone_fd(lc, opts.clone_fd);
-		fuse_loop_cfg_set_max_threads(lc, opts.max_threads ? opts.max_threads : 10);
-		ret = fuse_session_loop_mt(fs.se, lc);
+		struct fs_loop_cfg lcfg = {
+			.max_threads = opts.max_threads ? opts.max_threads : 10,
+			.spin_us = fs.cfg->spin_us,
+		};
+
+		ret = fs_loop_run(fs.se, &lcfg);
+		if (ret < 0)
+			log_error(MOD, "reading the FUSE device: %s", strerror(-ret));
 	}
 	/* a signal (SIGINT, SIGTERM, SIGHUP) is a requested, clean unmount */
 	ret = ret == 0 || ret == SIGINT || ret == SIGTERM || ret == SIGHUP ? 0 : 1;
@@ -498,8 +500,6 @@ out:
 	if (fs.se)
 		fuse_session_destroy(fs.se);
 	fs_ops_cleanup();
-	if (lc)
-		fuse_loop_cfg_destroy(lc);
 	sendops_attach(NULL);
 	sendfs_free(fs.sendfs);
 	send_free(fs.send);

@@ -21,6 +21,7 @@
 #include <fuse_lowlevel.h>
 
 #include "fs.h"
+#include "loop.h"
 #include "names.h"
 #include "storage.h"
 #include "sync.h"
@@ -1980,6 +1981,7 @@ static int ensure_dir(struct sync *s, uint64_t ino, bool wait)
 	}
 	p->waiters++;
 	r = 0;
+	fs_loop_may_block();	/* another thread reads requests meanwhile */
 	while (p->state != PEND_DONE && r == 0)
 		r = pthread_cond_timedwait(&s->done_cv, &s->lock, &deadline);
 	if (p->state == PEND_DONE) {

@@ -18,6 +18,8 @@
  *   ttl = 60                    seconds before a listing is refreshed (>= 1)
  *   first_fetch_timeout = 10    seconds a first listing may wait (>= 1)
  *   prefetch_depth = 3          levels fetched ahead below a listed directory
+ *   spin_us = 100               microseconds the request reader keeps reading
+ *                               without sleeping after a request (0 = never)
  *   cache_dir = /abs/path       default $XDG_CACHE_HOME/ftrackfs
  *   log_level = info            error|warn|info|debug
  *
@@ -85,6 +87,7 @@ struct config {
 	unsigned ttl_s;			/* default 60 */
 	unsigned first_fetch_timeout_s;	/* default 10 */
 	unsigned prefetch_depth;	/* default 3; 0 = fetch only what is listed */
+	unsigned spin_us;		/* default 100; 0 = the reader always sleeps */
 	char *cache_dir;		/* absolute; never NULL after load */
 	bool cache_dir_set;		/* cache_dir came from the file */
 	char *log_level;		/* NULL = leave as is */

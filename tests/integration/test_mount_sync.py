@@ -247,6 +247,43 @@ def test_first_fetch_timeout(sim, mount_factory):
     m.wait_for(lambda: "theproject" in os.listdir(m.p("projects")), timeout=20, what="projects")
 
 
+@pytest.mark.parametrize("spin_us", [0, 100])
+def test_waiting_listing_does_not_stall_others(sim, mount_factory, spin_us):
+    """While a first listing waits for ftrack, the mount keeps answering:
+    the request loop hands its lead to another thread before waiting. With
+    spin_us = 0 the reader sleeps between requests."""
+    import threading
+    m = mount_factory(sim, first_fetch_timeout=30,
+                      extra_conf="[general]\nspin_us = %d\nprefetch_depth = 0\n" % spin_us)
+    m.wait_for(lambda: "theproject" in os.listdir(m.p("projects")), what="projects")
+    settle(sim)
+    sim.clear_log()
+    sim.set_faults(latency_ms=5000, side="ftrack")
+    result = {}
+
+    def listing():
+        try:
+            result["names"] = os.listdir(m.p("projects", "theproject"))
+        except OSError as e:
+            result["error"] = e
+
+    t = threading.Thread(target=listing)
+    t.start()
+    try:
+        # the listing's fetch is held by ftrack for 5 s (the simulator logs
+        # a request once answered, so its log cannot say when it arrived)
+        time.sleep(0.5)
+        assert t.is_alive(), "the listing did not wait for ftrack"
+        with open(m.p(".ftrackfs", "status")) as f:
+            text = f.read()
+        assert "connection" in text.lower()
+        assert t.is_alive(), "status was answered only after the listing finished"
+    finally:
+        sim.set_faults()
+        t.join(60)
+    assert "ep01" in result.get("names", []), result
+
+
 def test_sigterm_unmounts_cleanly(sim, mount_factory):
     import signal
     m = mount_factory(sim)

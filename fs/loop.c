@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * loop.c - the request loop: a leader that spins briefly, followers that
+ * sleep. See loop.h for why.
+ *
+ * Threads: the main thread only takes signals (the workers block them) and
+ * joins; up to max_threads workers, started when the lead is handed over
+ * and nobody is waiting for it. The lead is a flag under l->lock; the
+ * leader reads /dev/fuse (non-blocking) without holding the lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/fuse.h>
+#include <fuse_lowlevel.h>
+
+#include "loop.h"
+#include "ftrackfs/log.h"
+
+#define MOD "loop"
+#define LOOP_MAX_THREADS 64
+
+struct loop {
+	struct fuse_session *se;
+	int fd;			/* /dev/fuse, non-blocking */
+	int wake_fd;		/* eventfd: the main thread tells the leader to stop */
+	int done_fd;		/* eventfd: a worker tells the main thread it stopped */
+	int64_t spin_ns;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;	/* followers wait here for the lead */
+	bool has_leader;
+	bool exiting;
+	int error;		/* first device error, -errno */
+	unsigned int n_threads, n_waiting, max_threads;
+	pthread_t threads[LOOP_MAX_THREADS];
+};
+
+static __thread struct loop *tl_loop;
+static __thread bool tl_leader;
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+static void *worker_main(void *arg);
+
+/* l->lock held. A new worker when nobody waits for the lead; best effort. */
+static void spawn_locked(struct loop *l)
+{
+	sigset_t all, old;
+	int r;
+
+	if (l->n_waiting > 0 || l->n_threads >= l->max_threads || l->exiting)
+		return;
+	/* workers never take signals: the main thread does */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = pthread_create(&l->threads[l->n_threads], NULL, worker_main, l);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r == 0)
+		l->n_threads++;
+	else
+		log_warn(MOD, "cannot start a worker: %s", strerror(r));
+}
+
+/* Give up the lead (this thread leads): the next thread takes it. */
+static void hand_over(struct loop *l)
+{
+	pthread_mutex_lock(&l->lock);
+	tl_leader = false;
+	l->has_leader = false;
+	spawn_locked(l);
+	pthread_cond_signal(&l->cv);
+	pthread_mutex_unlock(&l->lock);
+}
+
+void fs_loop_may_block(void)
+{
+	if (tl_loop && tl_leader)
+		hand_over(tl_loop);
+}
+
+/* Requests answered from memory and LMDB, never waiting on storage. The
+ * ones that can wait for a first listing say so (fs_loop_may_block()). */
+static bool is_quick(const struct fuse_buf *buf)
+{
+	const struct fuse_in_header *in = buf->mem;
+
+	if ((buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(*in))
+		return false;
+	switch (in->opcode) {
+	case FUSE_LOOKUP:
+	case FUSE_FORGET:
+	case FUSE_BATCH_FORGET:
+	case FUSE_GETATTR:
+	case FUSE_READDIR:
+	case FUSE_READDIRPLUS:
+	case FUSE_OPENDIR:
+	case FUSE_RELEASEDIR:
+	case FUSE_GETXATTR:
+	case FUSE_LISTXATTR:
+	case FUSE_STATFS:
+	case FUSE_ACCESS:
+	case FUSE_INTERRUPT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * The leader's read: spin on the non-blocking device for spin_ns, then
+ * sleep in poll(). Returns > 0 with a request in @buf, 0 when the session
+ * ended, -errno on a device error.
+ */
+static int lead_read(struct loop *l, struct fuse_buf *buf)
+{
+	int64_t until = l->spin_ns > 0 ? mono_ns() + l->spin_ns : 0;
+	unsigned int n = 0;
+
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = l->fd, .events = POLLIN },
+			{ .fd = l->wake_fd, .events = POLLIN },
+		};
+		int r = fuse_session_receive_buf(l->se, buf);
+
+		if (r > 0)
+			return r;
+		if (r == 0 || fuse_session_exited(l->se))
+			return 0;
+		if (r != -EAGAIN && r != -EINTR)
+			return r;
+		/* the clock is read every 64 turns: the spin is ~1 us a turn */
+		if (until && ((++n & 63) || mono_ns() < until)) {
+			cpu_relax();
+			continue;
+		}
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return -errno;
+		if (p[1].revents || fuse_session_exited(l->se))
+			return 0;
+		if (l->spin_ns > 0)
+			until = mono_ns() + l->spin_ns;
+	}
+}
+
+static void stop_all(struct loop *l, int error)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&l->lock);
+	if (!l->exiting) {
+		l->exiting = true;
+		l->error = error;
+		if (write(l->done_fd, &one, sizeof(one)) < 0)
+			log_debug(MOD, "eventfd: %s", strerror(errno));
+	}
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void *worker_main(void *arg)
+{
+	struct loop *l = arg;
+	struct fuse_buf buf;
+
+	memset(&buf, 0, sizeof(buf));
+	tl_loop = l;
+	for (;;) {
+		int r;
+
+		pthread_mutex_lock(&l->lock);
+		while (l->has_leader && !l->exiting) {
+			l->n_waiting++;
+			pthread_cond_wait(&l->cv, &l->lock);
+			l->n_waiting--;
+		}
+		if (l->exiting) {
+			pthread_mutex_unlock(&l->lock);
+			break;
+		}
+		l->has_leader = true;
+		tl_leader = true;
+		pthread_mutex_unlock(&l->lock);
+
+		while (tl_leader) {
+			r = lead_read(l, &buf);
+			if (r <= 0) {
+				tl_leader = false;
+				stop_all(l, r);
+				break;
+			}
+			if (!is_quick(&buf))
+				hand_over(l);
+			fuse_session_process_buf(l->se, &buf);
+		}
+	}
+	free(buf.mem);
+	tl_loop = NULL;
+	return NULL;
+}
+
+int fs_loop_run(struct fuse_session *se, const struct fs_loop_cfg *cfg)
+{
+	struct loop *l;
+	uint64_t one = 1;
+	int flags, r = 0;
+
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->se = se;
+	l->fd = fuse_session_fd(se);
+	l->spin_ns = (int64_t)cfg->spin_us * 1000;
+	l->max_threads = cfg->max_threads < 1 ? 1 :
+			 cfg->max_threads > LOOP_MAX_THREADS ? LOOP_MAX_THREADS : cfg->max_threads;
+	l->wake_fd = eventfd(0, EFD_CLOEXEC);
+	l->done_fd = eventfd(0, EFD_CLOEXEC);
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->cv, NULL);
+	flags = fcntl(l->fd, F_GETFL);
+	if (l->wake_fd < 0 || l->done_fd < 0 || flags < 0 ||
+	    fcntl(l->fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		r = -errno;
+		goto out;
+	}
+
+	pthread_mutex_lock(&l->lock);
+	spawn_locked(l);
+	r = l->n_threads ? 0 : -EAGAIN;
+	pthread_mutex_unlock(&l->lock);
+	if (r < 0)
+		goto out;
+
+	/* signals land here (the workers block them) and interrupt the poll */
+	for (;;) {
+		struct pollfd p = { .fd = l->done_fd, .events = POLLIN };
+
+		if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+			r = -errno;
+			break;
+		}
+		if (p.revents)
+			break;
+		if (fuse_session_exited(se)) {
+			if (write(l->wake_fd, &one, sizeof(one)) < 0)
+				log_debug(MOD, "eventfd: %s", strerror(errno));
+			stop_all(l, 0);
+			break;
+		}
+	}
+	/* a worker blocked in a handler finishes it; the rest are woken */
+	if (write(l->wake_fd, &one, sizeof(one)) < 0)
+		log_debug(MOD, "eventfd: %s", strerror(errno));
+	stop_all(l, 0);
+	for (unsigned int i = 0; i < l->n_threads; i++)
+		pthread_join(l->threads[i], NULL);
+	if (!r)
+		r = l->error < 0 ? l->error : 0;
+out:
+	if (l->wake_fd >= 0)
+		close(l->wake_fd);
+	if (l->done_fd >= 0)
+		close(l->done_fd);
+	pthread_cond_destroy(&l->cv);
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+	return r;
+}
