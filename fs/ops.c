@@ -78,6 +78,11 @@ static bool is_view_node(uint32_t node)
 	return node >= FS_NODE_LOCATION && node <= FS_NODE_LMEMBER;
 }
 
+static bool is_generated(uint32_t node)
+{
+	return node == FS_NODE_STATUS || node == FS_NODE_STATUS_JSON || node == FS_NODE_JOB_FILE;
+}
+
 static void fill_stat(struct fs *fs, uint64_t ino, const struct cache_attr *a, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -104,8 +109,13 @@ static void fill_stat(struct fs *fs, uint64_t ino, const struct cache_attr *a, s
 		}
 	}
 	if (!st->st_mtim.tv_sec) {
-		st->st_mtim.tv_sec = a->mtime_ns / 1000000000LL;
-		st->st_mtim.tv_nsec = a->mtime_ns % 1000000000LL;
+		/* generated files are as new as their text; the fixed entries
+		 * (projects/, locations/, .ftrackfs/) date from the mount */
+		int64_t t = is_generated(a->flags) ? fs_now_ns() :
+			    a->mtime_ns ? a->mtime_ns : fs->status.started_ns;
+
+		st->st_mtim.tv_sec = t / 1000000000LL;
+		st->st_mtim.tv_nsec = t % 1000000000LL;
 	}
 	st->st_ctim = st->st_mtim;
 	st->st_atim = st->st_mtim;
@@ -122,11 +132,6 @@ static void root_stat(struct fs *fs, struct stat *st)
 	st->st_mtim.tv_sec = fs->status.started_ns / 1000000000LL;
 	st->st_ctim = st->st_mtim;
 	st->st_atim = st->st_mtim;
-}
-
-static bool is_generated(uint32_t node)
-{
-	return node == FS_NODE_STATUS || node == FS_NODE_STATUS_JSON || node == FS_NODE_JOB_FILE;
 }
 
 /*

@@ -24,8 +24,8 @@ setup() {
 	fi
 }
 
-echo "== build (werror)"
-setup build -Dwerror=true
+echo "== build (werror, with the crash points the send tests use)"
+setup build -Dwerror=true -Dcrash_points=true
 meson compile -C build
 
 echo "== unit tests"

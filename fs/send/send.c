@@ -59,9 +59,11 @@ struct send {
 	uint64_t n_jobs_created, n_requests;
 };
 
+#ifdef FTRACKFS_CRASH_POINTS
 /*
- * Test hook: FTRACKFS_SEND_CRASH_AT=<point> SIGKILLs the process at that
- * point, so integration tests can kill it between two exact steps.
+ * Test hook, only in builds configured with -Dcrash_points=true:
+ * FTRACKFS_SEND_CRASH_AT=<point> SIGKILLs the process at that point, so
+ * integration tests can kill it between two exact steps.
  */
 static void crash_point(const char *point)
 {
@@ -72,6 +74,12 @@ static void crash_point(const char *point)
 		raise(SIGKILL);
 	}
 }
+#else
+static inline void crash_point(const char *point)
+{
+	(void)point;
+}
+#endif
 
 static int64_t now_ns(void)
 {

@@ -17,6 +17,16 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 BUILD_ROOT = os.environ.get("FTRACKFS_BUILD_ROOT", os.path.join(REPO_ROOT, "build"))
 SENDCTL = os.path.join(BUILD_ROOT, "fs", "send", "ftrackfs-sendctl")
 
+
+def require_crash_points(binary):
+    """The crash tests need a build configured with -Dcrash_points=true
+    (scripts/test.sh does it); without it they would wait for a death that
+    never comes."""
+    import pytest
+    with open(binary, "rb") as f:
+        if b"crash point %s reached" not in f.read():
+            pytest.fail("%s was built without -Dcrash_points=true" % binary)
+
 ACCSYN_ADMIN = ("pipeline@acmevfx.com", "demo-accsyn-admin-key")
 
 # The demo studio's locations and paths: hq's root share holds the files
@@ -69,6 +79,7 @@ class SendCtl:
     def cmd(self, *args, crash_at=None, timeout=120):
         env = dict(self.env)
         if crash_at:
+            require_crash_points(SENDCTL)
             env["FTRACKFS_SEND_CRASH_AT"] = crash_at
         return subprocess.run([SENDCTL] + self.opts + list(args), env=env, cwd=self.workdir,
                               capture_output=True, text=True, timeout=timeout)

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from mount import Mount, made_mounts
-from sendctl import ACCSYN_ADMIN, our_jobs  # noqa: F401
+from mount import FTRACKFS, Mount, made_mounts
+from sendctl import ACCSYN_ADMIN, our_jobs, require_crash_points  # noqa: F401
 
 
 class SendMount(Mount):
@@ -28,6 +28,7 @@ class SendMount(Mount):
                     "ACCSYN_API_KEY": self.accsyn_key, "ACCSYN_PROXY": self.sim.accsyn_addr})
         env.pop("FTRACKFS_SEND_CRASH_AT", None)
         if self.crash_at:
+            require_crash_points(FTRACKFS)
             env["FTRACKFS_SEND_CRASH_AT"] = self.crash_at
         return env
 

@@ -166,6 +166,12 @@ def test_status_files(sim, mnt):
     assert "connection:    online" in text
     for body in (text, open(mnt.p(".ftrackfs", "status.json")).read(), mnt.log()):
         assert "demo-alice-api-key" not in body
+    # dates: the fixed entries date from the mount, status files from now
+    import time
+    now = time.time()
+    for p in (mnt.p("projects"), mnt.p("locations"), mnt.p(".ftrackfs")):
+        assert now - 3600 < os.stat(p).st_mtime <= now + 1, p
+    assert now - 5 < os.stat(mnt.p(".ftrackfs", "status")).st_mtime <= now + 1
 
 
 def load_ids():
