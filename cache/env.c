@@ -886,8 +886,9 @@ void cache_close(struct cache *c)
 
 /*
  * Find the mapping of data.mdb: the VMA that holds @p, a pointer into the
- * map. (LMDB reports the map's address only for MDB_FIXEDMAP.) 1 found,
- * 0 not, -errno.
+ * map. LMDB reports the map's address only for MDB_FIXEDMAP (me_mapaddr is
+ * NULL otherwise), so a record read through a read-only transaction is our
+ * pointer into it. 1 found (a file mapping at file offset 0), 0 not, -errno.
  */
 static int map_vma_of(const void *p, uintptr_t *ret_lo, uintptr_t *ret_hi)
 {
@@ -900,12 +901,12 @@ static int map_vma_of(const void *p, uintptr_t *ret_lo, uintptr_t *ret_hi)
 	if (!fp)
 		return -errno;
 	while (getline(&line, &cap, fp) > 0) {
-		unsigned long lo, hi, ino;
+		unsigned long lo, hi, off, ino;
 
-		if (sscanf(line, "%lx-%lx %*s %*x %*x:%*x %lu", &lo, &hi, &ino) != 3)
+		if (sscanf(line, "%lx-%lx %*s %lx %*x:%*x %lu", &lo, &hi, &off, &ino) != 4)
 			continue;
 		if (addr >= lo && addr < hi) {
-			r = ino != 0;	/* a file mapping, as the map must be */
+			r = ino != 0 && off == 0;	/* the map is all of data.mdb */
 			*ret_lo = lo;
 			*ret_hi = hi;
 			break;
@@ -917,39 +918,52 @@ static int map_vma_of(const void *p, uintptr_t *ret_lo, uintptr_t *ret_hi)
 }
 
 /*
- * The map is read-only (no MDB_WRITEMAP) and MAP_SHARED: MADV_DONTNEED only
- * drops our page-table entries; the pages stay in the page cache and the
- * next access maps the file's current contents again (a minor fault). So
- * it is safe while readers run. The writer lock keeps the map where it is
- * (grow_map() remaps only under it).
+ * Why this is safe under live readers: the map is MAP_SHARED and read-only
+ * (no MDB_WRITEMAP), so it holds no page of its own. MADV_DONTNEED only
+ * clears our page-table entries; the page-cache pages stay, and a reader's
+ * next access faults the very same page back in (a minor fault, no I/O
+ * while the page is cached). MVCC means the writer never rewrites a page a
+ * live snapshot can reach, and a shared mapping shows the file as it is
+ * anyway, so no reader can observe the difference. Nothing dirty is lost:
+ * there is nothing dirty in a read-only map.
+ *
+ * Why slots_lock: the only thing that moves the map is
+ * mdb_env_set_mapsize() in grow_map(), which runs with slots_lock held.
+ * Holding it from reading the address to madvise() means we never advise
+ * an address range that has since been unmapped and reused (MADV_DONTNEED
+ * on anonymous memory there would zero it). We do not take write_lock, so
+ * a release never waits for a running write transaction or its fsync.
  */
-int cache_trim(struct cache *c)
+int cache_release_map(struct cache *c)
 {
 	unsigned int flags = 0;
 	uintptr_t lo = 0, hi = 0;
+	MDB_envinfo info;
 	MDB_txn *txn = NULL;
 	MDB_val v;
 	int r, rc;
 
-	if (!c)
+	if (!c || !c->env)
 		return -EINVAL;
-	pthread_mutex_lock(&c->write_lock);
-	if (mdb_env_get_flags(c->env, &flags) != 0 || (flags & MDB_WRITEMAP)) {
-		r = -EINVAL;	/* a writable map would need msync first: never ours */
-		goto out;
-	}
-	/* a record of a clean page points into the map */
+	if (mdb_env_get_flags(c->env, &flags) != 0 || (flags & MDB_WRITEMAP))
+		return -EINVAL;	/* a writable map holds the writer's dirty pages */
+	pthread_mutex_lock(&c->slots_lock);
+	/* Read where the map is now: grow_map() may have moved it since. */
 	rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
 	if (rc) {
 		r = cache_errno_from_mdb(rc);
 		goto out;
 	}
+	mdb_env_info(c->env, &info);
 	r = cache_get_raw(txn, c->dbi[DBI_META], "format", 6, &v);
 	if (r == 1)
 		r = map_vma_of(v.mv_data, &lo, &hi);
 	mdb_txn_abort(txn);
+	if (r == 1 && hi - lo != info.me_mapsize)
+		r = 0;	/* not the shape of the map: advise nothing we do not know */
 	if (r == 0) {
-		log_warn(CACHE_LOG, "cannot trim: the map is not in /proc/self/maps");
+		log_warn(CACHE_LOG, "cannot release the map: no %zu-byte mapping of data.mdb "
+			 "in /proc/self/maps", info.me_mapsize);
 		r = -ENOENT;
 	}
 	if (r < 0)
@@ -957,11 +971,16 @@ int cache_trim(struct cache *c)
 	r = 0;
 	if (madvise((void *)lo, hi - lo, MADV_DONTNEED) < 0) {
 		r = -errno;
-		log_warn(CACHE_LOG, "cannot trim the map: %s", strerror(-r));
+		log_warn(CACHE_LOG, "cannot release the map: %s", strerror(-r));
 	}
 out:
-	pthread_mutex_unlock(&c->write_lock);
+	pthread_mutex_unlock(&c->slots_lock);
 	return r;
+}
+
+int cache_trim(struct cache *c)
+{
+	return cache_release_map(c);
 }
 
 int cache_info(struct cache *c, struct cache_info *ret_info)

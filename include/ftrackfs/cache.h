@@ -151,23 +151,42 @@ struct cache_info {
 int cache_info(struct cache *c, struct cache_info *ret_info);
 
 /*
- * cache_trim() - give back the resident pages of the database map.
+ * cache_release_map() - drop this process's mappings of the database map's
+ * pages, so they stop counting in its RSS.
  *
- * Reads go through a read-only shared mapping of data.mdb, so every page
- * a lookup, readdir or apply touched stays mapped and counts in the
- * process's RSS (RssFile) until the kernel needs the memory. This drops
- * those mappings with madvise(MADV_DONTNEED): the pages stay in the page
- * cache and the next access maps them again (a minor fault, no I/O), so
- * it is safe while other threads read, and changes no data. It does not
- * touch the heap. The environment is opened with MDB_NORDAHEAD, so pages
- * are only mapped when used.
+ * Reads go through LMDB's read-only MAP_SHARED mapping of data.mdb, so
+ * every page a lookup, readdir or apply ever touched stays mapped and
+ * counts in the process's RSS (RssFile, the "shared" of /proc/self/statm)
+ * although it is page cache the kernel may reclaim. This unmaps them with
+ * madvise(MADV_DONTNEED) over the whole map: the pages stay in the page
+ * cache and the next access maps the same page again (a minor fault, no
+ * I/O while it is cached). No data changes or is lost, and it is safe
+ * while other threads hold read transactions or write. The heap is not
+ * touched. The environment is opened with MDB_NORDAHEAD, so pages are
+ * only mapped when used.
  *
- * VmHWM is a high-water mark: to keep the peak low, call this during a
- * big walk (e.g. after each cache_dir_apply_many()), not only at its end.
- * Takes the writer lock (waits for a running write); costs about 1 ms per
- * 100 MiB resident (2.3 ms for 225 MiB in scripts/bench/cache.sh).
- * Returns 0; -errno (logged) when madvise() fails or the map cannot be
- * found in /proc/self/maps (-ENOENT).
+ * The map's address is looked up on every call (a map resize may move
+ * it); callers keep no address. VmHWM is a high-water mark: to keep the
+ * peak low, release during a big walk (after each apply batch, or from
+ * a periodic thread such as fs/memtrim.c), not only at its end.
+ *
+ * Cost: reads /proc/self/maps, then the kernel walks the map's page
+ * tables: about 1 ms per 100 MiB resident (2.3 ms for 225 MiB in
+ * scripts/bench/cache.sh). Serialised with map resizes (and with reader
+ * slot bookkeeping, microseconds), never with a write transaction: it
+ * does not wait for a running write or its fsync. Safe from any thread.
+ *
+ * Returns 0; -EINVAL for a NULL @c or a writable map (MDB_WRITEMAP, never
+ * set by cache_open()); -ENOENT (logged) when no mapping of data.mdb of
+ * the map's size holds the map in /proc/self/maps; -EAGAIN and other
+ * -errno from the read transaction that locates it; -errno (logged) from
+ * madvise().
+ */
+int cache_release_map(struct cache *c);
+
+/*
+ * cache_trim() - the former name of cache_release_map(), same contract.
+ * Kept while fs/sync.c still calls it.
  */
 int cache_trim(struct cache *c);
 
