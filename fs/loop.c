@@ -36,6 +36,7 @@ struct loop {
 	int wake_fd;		/* eventfd: the main thread tells the leader to stop */
 	int done_fd;		/* eventfd: a worker tells the main thread it stopped */
 	int64_t spin_ns;
+	bool last_quick;	/* the last request read was quick: spin for the next */
 	pthread_mutex_t lock;
 	pthread_cond_t cv;	/* followers wait here for the lead */
 	bool has_leader;
@@ -132,13 +133,16 @@ static bool is_quick(const struct fuse_buf *buf)
 }
 
 /*
- * The leader's read: spin on the non-blocking device for spin_ns, then
- * sleep in poll(). Returns > 0 with a request in @buf, 0 when the session
- * ended, -errno on a device error.
+ * The leader's read: after a quick request, spin on the non-blocking
+ * device for spin_ns, then sleep in poll(). After a slow one (a read from
+ * storage, say) it sleeps at once: spinning then only takes a CPU from the
+ * threads moving the data. Returns > 0 with a request in @buf, 0 when the
+ * session ended, -errno on a device error.
  */
 static int lead_read(struct loop *l, struct fuse_buf *buf)
 {
-	int64_t until = l->spin_ns > 0 ? mono_ns() + l->spin_ns : 0;
+	bool spin = l->spin_ns > 0 && __atomic_load_n(&l->last_quick, __ATOMIC_RELAXED);
+	int64_t until = spin ? mono_ns() + l->spin_ns : 0;
 	unsigned int n = 0;
 
 	for (;;) {
@@ -163,8 +167,6 @@ static int lead_read(struct loop *l, struct fuse_buf *buf)
 			return -errno;
 		if (p[1].revents || fuse_session_exited(l->se))
 			return 0;
-		if (l->spin_ns > 0)
-			until = mono_ns() + l->spin_ns;
 	}
 }
 
@@ -191,6 +193,7 @@ static void *worker_main(void *arg)
 	memset(&buf, 0, sizeof(buf));
 	tl_loop = l;
 	for (;;) {
+		bool quick;
 		int r;
 
 		pthread_mutex_lock(&l->lock);
@@ -214,7 +217,9 @@ static void *worker_main(void *arg)
 				stop_all(l, r);
 				break;
 			}
-			if (!is_quick(&buf))
+			quick = is_quick(&buf);
+			__atomic_store_n(&l->last_quick, quick, __ATOMIC_RELAXED);
+			if (!quick)
 				hand_over(l);
 			fuse_session_process_buf(l->se, &buf);
 		}
@@ -256,11 +261,15 @@ int fs_loop_run(struct fuse_session *se, const struct fs_loop_cfg *cfg)
 	if (r < 0)
 		goto out;
 
-	/* signals land here (the workers block them) and interrupt the poll */
+	/*
+	 * Signals land here (the workers block them) and interrupt the poll;
+	 * threads started before the loop (sync, send) may take one instead,
+	 * hence the look at the session once a second.
+	 */
 	for (;;) {
 		struct pollfd p = { .fd = l->done_fd, .events = POLLIN };
 
-		if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+		if (poll(&p, 1, 1000) < 0 && errno != EINTR) {
 			r = -errno;
 			break;
 		}

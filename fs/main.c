@@ -24,6 +24,7 @@
 
 #include "fs.h"
 #include "loop.h"
+#include "memtrim.h"
 #include "ops.h"
 #include "storage.h"
 #include "sync.h"
@@ -335,6 +336,7 @@ static int make_ftrack(struct fs *fs)
 int main(int argc, char **argv)
 {
 	struct fuse_cmdline_opts opts;
+	struct memtrim *memtrim = NULL;
 	struct fuse_lowlevel_ops ops;
 	struct cli cli;
 	struct fs fs;
@@ -455,6 +457,10 @@ int main(int argc, char **argv)
 		log_error(MOD, "cannot open the cache: %s", strerror(-r));
 		goto out;
 	}
+	/* LMDB map pages the daemon touched go back to the page cache */
+	r = memtrim_start(fs.cache, 0, &memtrim);
+	if (r < 0)
+		log_warn(MOD, "cannot start the map trimmer: %s", strerror(-r));
 	r = storage_open(fs.cfg, &fs.storage);
 	if (r < 0)
 		goto out;
@@ -504,6 +510,7 @@ out:
 	sendfs_free(fs.sendfs);
 	send_free(fs.send);
 	storage_close(fs.storage);
+	memtrim_stop(memtrim);
 	cache_close(fs.cache);
 	accsyn_free(fs.accsyn);
 	ftrack_free(fs.ftrack);
