@@ -64,6 +64,14 @@ struct cache {
 	bool has_tls;
 
 	size_t map_size;
+	/* Keeping the map's pages out of RSS (cache_set_map_budget()): where
+	 * the map was last found (0 = look again; grow_map() clears it, both
+	 * under slots_lock), the budget in bytes of file-backed RSS, an
+	 * operation counter (__atomic) and /proc/self/statm kept open. */
+	uintptr_t map_lo, map_hi;
+	size_t map_budget;
+	uint32_t map_ops;
+	int statm_fd;
 	unsigned int max_readers;
 	bool no_sync;
 	int lock_fd;
@@ -87,6 +95,16 @@ int cache_errno_from_mdb(int rc);
  */
 int cache_read_begin(struct cache *c, MDB_txn **ret_txn, struct cache_rslot **ret_slot);
 void cache_read_end(struct cache_rslot *slot);
+
+/*
+ * cache_map_tick() - count one operation; every CACHE_MAP_TICKS of them,
+ * release the map when the file-backed RSS is over the budget. Called by
+ * the read path and by the writer's per-child lookups, so a walk or a big
+ * apply never maps the whole database at once. Cheap: a counter, and a
+ * pread() of /proc/self/statm every CACHE_MAP_TICKS calls.
+ */
+#define CACHE_MAP_TICKS 32
+void cache_map_tick(struct cache *c);
 
 /*
  * cache_write() - run @fn inside one write transaction and commit it.

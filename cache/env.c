@@ -41,6 +41,8 @@ static const char *const dbi_names[DBI_COUNT] = {
 /* Set by cache_errno_from_mdb() when LMDB says the map is full, so the
  * writer loop can tell "grow and retry" from a real ENOSPC. */
 static __thread bool tls_map_full;
+/* The cache whose write transaction this thread runs, for map ticks. */
+static __thread struct cache *tls_writing;
 
 int cache_errno_from_mdb(int rc)
 {
@@ -83,14 +85,24 @@ int cache_put(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, const void 
 	MDB_val key = { .mv_size = klen, .mv_data = (void *)k };
 	MDB_val val = { .mv_size = vlen, .mv_data = (void *)v };
 
+	if (tls_writing)
+		cache_map_tick(tls_writing);
 	return cache_errno_from_mdb(mdb_put(txn, dbi, &key, &val, flags));
 }
 
 int cache_get_raw(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, MDB_val *ret_val)
 {
 	MDB_val key = { .mv_size = klen, .mv_data = (void *)k };
-	int rc = mdb_get(txn, dbi, &key, ret_val);
+	int rc;
 
+	/*
+	 * Only inside a write transaction: a reader holds its slot's lock,
+	 * and a release takes slots_lock, which grow_map() takes first.
+	 * Readers tick in cache_read_end().
+	 */
+	if (tls_writing)
+		cache_map_tick(tls_writing);
+	rc = mdb_get(txn, dbi, &key, ret_val);
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc)
@@ -101,7 +113,11 @@ int cache_get_raw(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, MDB_val
 int cache_del(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen)
 {
 	MDB_val key = { .mv_size = klen, .mv_data = (void *)k };
-	int rc = mdb_del(txn, dbi, &key, NULL);
+	int rc;
+
+	if (tls_writing)
+		cache_map_tick(tls_writing);
+	rc = mdb_del(txn, dbi, &key, NULL);
 
 	if (rc == MDB_NOTFOUND)
 		return 0;
@@ -255,6 +271,7 @@ int cache_read_begin(struct cache *c, MDB_txn **ret_txn, struct cache_rslot **re
 void cache_read_end(struct cache_rslot *slot)
 {
 	pthread_mutex_unlock(&slot->lock);
+	cache_map_tick(slot->c);
 }
 
 /* Reset snapshots older than the last commit, so that idle threads never
@@ -295,6 +312,7 @@ static int grow_map(struct cache *c, size_t new_size)
 		}
 	}
 	rc = mdb_env_set_mapsize(c->env, new_size);
+	c->map_lo = c->map_hi = 0;	/* the map may have moved */
 	for (s = c->slots; s; s = s->next)
 		pthread_mutex_unlock(&s->lock);
 	pthread_mutex_unlock(&c->slots_lock);
@@ -337,7 +355,9 @@ int cache_write(struct cache *c, cache_write_fn fn, void *ctx)
 			r = cache_errno_from_mdb(rc);
 			break;
 		}
+		tls_writing = c;
 		r = fn(c, txn, ctx);
+		tls_writing = NULL;
 		if (r < 0) {
 			mdb_txn_abort(txn);
 		} else {
@@ -786,6 +806,7 @@ int cache_open(const char *dir, const char *server_url, const char *user,
 	if (!c)
 		return -ENOMEM;
 	c->lock_fd = -1;
+	c->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
 	pthread_mutex_init(&c->write_lock, NULL);
 	pthread_mutex_init(&c->slots_lock, NULL);
 	c->map_size = opts && opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE;
@@ -879,6 +900,8 @@ void cache_close(struct cache *c)
 	env_close(c);
 	if (c->lock_fd >= 0)
 		close(c->lock_fd);
+	if (c->statm_fd >= 0)
+		close(c->statm_fd);
 	pthread_mutex_destroy(&c->write_lock);
 	pthread_mutex_destroy(&c->slots_lock);
 	free(c);
@@ -948,6 +971,12 @@ int cache_release_map(struct cache *c)
 	if (mdb_env_get_flags(c->env, &flags) != 0 || (flags & MDB_WRITEMAP))
 		return -EINVAL;	/* a writable map holds the writer's dirty pages */
 	pthread_mutex_lock(&c->slots_lock);
+	if (c->map_lo) {
+		/* found before and not moved since (grow_map() clears it) */
+		lo = c->map_lo;
+		hi = c->map_hi;
+		goto advise;
+	}
 	/* Read where the map is now: grow_map() may have moved it since. */
 	rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
 	if (rc) {
@@ -955,9 +984,11 @@ int cache_release_map(struct cache *c)
 		goto out;
 	}
 	mdb_env_info(c->env, &info);
-	r = cache_get_raw(txn, c->dbi[DBI_META], "format", 6, &v);
-	if (r == 1)
-		r = map_vma_of(v.mv_data, &lo, &hi);
+	/* mdb_get(), not cache_get_raw(): that could tick back into here */
+	v.mv_size = 6;
+	v.mv_data = (void *)"format";
+	rc = mdb_get(txn, c->dbi[DBI_META], &v, &v);
+	r = rc == 0 ? map_vma_of(v.mv_data, &lo, &hi) : rc == MDB_NOTFOUND ? 0 : cache_errno_from_mdb(rc);
 	mdb_txn_abort(txn);
 	if (r == 1 && hi - lo != info.me_mapsize)
 		r = 0;	/* not the shape of the map: advise nothing we do not know */
@@ -968,6 +999,9 @@ int cache_release_map(struct cache *c)
 	}
 	if (r < 0)
 		goto out;
+	c->map_lo = lo;
+	c->map_hi = hi;
+advise:
 	r = 0;
 	if (madvise((void *)lo, hi - lo, MADV_DONTNEED) < 0) {
 		r = -errno;
@@ -978,9 +1012,38 @@ out:
 	return r;
 }
 
-int cache_trim(struct cache *c)
+void cache_set_map_budget(struct cache *c, size_t bytes)
 {
-	return cache_release_map(c);
+	if (c)
+		__atomic_store_n(&c->map_budget, bytes, __ATOMIC_RELAXED);
+}
+
+/* File-backed resident bytes (statm's "shared"), or 0 when unknown. */
+static size_t mapped_bytes(struct cache *c)
+{
+	unsigned long size, resident, shared;
+	char buf[128];
+	ssize_t n;
+
+	if (c->statm_fd < 0)
+		return 0;
+	n = pread(c->statm_fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (sscanf(buf, "%lu %lu %lu", &size, &resident, &shared) != 3)
+		return 0;
+	return (size_t)shared * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+void cache_map_tick(struct cache *c)
+{
+	size_t budget = __atomic_load_n(&c->map_budget, __ATOMIC_RELAXED);
+
+	if (!budget || __atomic_add_fetch(&c->map_ops, 1, __ATOMIC_RELAXED) % CACHE_MAP_TICKS)
+		return;
+	if (mapped_bytes(c) > budget)
+		cache_release_map(c);
 }
 
 int cache_info(struct cache *c, struct cache_info *ret_info)

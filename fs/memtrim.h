@@ -12,7 +12,9 @@
  * file-backed resident part (shared pages x page size: RssFile +
  * RssShmem) is above a threshold, calls cache_release_map().
  *
- * What it bounds is the RSS between bursts, not the peak (VmHWM): on every
+ * What it bounds is the RSS between bursts, not the peak (VmHWM); the peak
+ * is bounded by the cache itself (cache_set_map_budget(), same budget),
+ * which checks as it works. Why a timer cannot: on every
  * fault the kernel also maps up to 15 neighbouring page-cache pages
  * ("fault-around"; the MADV_RANDOM that MDB_NORDAHEAD sets does not stop
  * it), and B-tree lookups by key land all over the file, so a walk maps

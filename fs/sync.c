@@ -32,9 +32,16 @@
 
 #define MOD "sync"
 #define FS_SYNC_WORKERS 2
-#define JOB_MAX_DIRS 2000
+/*
+ * Directories per fetch job. A job's rows are decoded whole before they
+ * are applied, so this bounds the daemon's heap: 2,000 asset directories
+ * of a 100,000-version project held ~20 MiB per worker; 500 hold a
+ * quarter, for a few more requests per level.
+ */
+#define JOB_MAX_DIRS 500
 /* directories fetched along with a first listing (bounds its wait) */
-#define FRONTIER_BATCH 1000
+#define FRONTIER_BATCH 500
+_Static_assert(FRONTIER_BATCH <= JOB_MAX_DIRS, "a first listing's batch is one job");
 
 enum pend_state { PEND_QUEUED = 0, PEND_RUNNING, PEND_DONE };
 
@@ -655,7 +662,7 @@ static int apply(struct sync *s, uint64_t dir, uint64_t gen, bool first, int64_t
  * keeps freed pages for reuse forever: 2,000 children per transaction
  * left 116 MiB of heap after a 20,000-version walk, 256 leave 54 MiB in
  * all. After each commit the map's resident pages are given back
- * (cache_trim()): VmHWM is a high-water mark, so a big walk must trim as
+ * (cache_release_map()): VmHWM is a high-water mark, so a big walk must trim as
  * it goes.
  */
 #define BATCH_CHILDREN 256
@@ -703,7 +710,7 @@ static int batch_flush(struct batch *b)
 	free(res);
 	b->n = 0;
 	b->n_children = 0;
-	cache_trim(b->s->fs->cache);
+	cache_release_map(b->s->fs->cache);
 	return r < 0 ? r : 0;
 }
 
@@ -1950,7 +1957,7 @@ static int ensure_dir(struct sync *s, uint64_t ino, bool wait)
 	/* never fetched: fetch now, with its cousins from the frontier; wait bounded */
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += s->fs->cfg->first_fetch_timeout_s;
-	batch = malloc(JOB_MAX_DIRS * sizeof(*batch));
+	batch = malloc(FRONTIER_BATCH * sizeof(*batch));
 	if (batch) {
 		batch[0] = ino;
 		n_batch = 1 + frontier_take(s, b.node, ino, batch + 1, FRONTIER_BATCH - 1);

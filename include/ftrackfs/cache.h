@@ -185,10 +185,15 @@ int cache_info(struct cache *c, struct cache_info *ret_info);
 int cache_release_map(struct cache *c);
 
 /*
- * cache_trim() - the former name of cache_release_map(), same contract.
- * Kept while fs/sync.c still calls it.
+ * cache_set_map_budget() - keep the map's pages under @bytes of RSS as the
+ * cache works: every few hundred reads or written children it looks at
+ * /proc/self/statm and calls cache_release_map() when the file-backed part
+ * is over @bytes. A walk maps pages far faster than any timer can look
+ * (fault-around maps 16 pages per fault, lookups by key land all over the
+ * file), so only the operations themselves can bound the peak. 0 (the
+ * default) turns it off. The budget counts the binary and its libraries.
  */
-int cache_trim(struct cache *c);
+void cache_set_map_budget(struct cache *c, size_t bytes);
 
 /* ------------------------------------------------------------------------ */
 /* Inodes and keys */

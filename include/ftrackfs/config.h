@@ -20,6 +20,9 @@
  *   prefetch_depth = 3          levels fetched ahead below a listed directory
  *   spin_us = 100               microseconds the request reader keeps reading
  *                               without sleeping after a request (0 = never)
+ *   map_budget_mib = 24         MiB of file-backed RSS (the cache's map pages,
+ *                               the binary) before map pages are released;
+ *                               0 = never (faster first walks, bigger RSS)
  *   cache_dir = /abs/path       default $XDG_CACHE_HOME/ftrackfs
  *   log_level = info            error|warn|info|debug
  *
@@ -88,6 +91,7 @@ struct config {
 	unsigned first_fetch_timeout_s;	/* default 10 */
 	unsigned prefetch_depth;	/* default 3; 0 = fetch only what is listed */
 	unsigned spin_us;		/* default 100; 0 = the reader always sleeps */
+	unsigned map_budget_mib;	/* default 24; 0 = map pages are never released */
 	char *cache_dir;		/* absolute; never NULL after load */
 	bool cache_dir_set;		/* cache_dir came from the file */
 	char *log_level;		/* NULL = leave as is */

@@ -144,9 +144,9 @@ static void print_rss(const char *when)
 static void trim_timed(struct cache *c)
 {
 	double t0 = now_s();
-	int r = cache_trim(c);
+	int r = cache_release_map(c);
 
-	printf("  cache_trim()                                   %8.2f ms%s\n", (now_s() - t0) * 1e3,
+	printf("  cache_release_map()                                   %8.2f ms%s\n", (now_s() - t0) * 1e3,
 	       r < 0 ? " (failed)" : "");
 }
 
@@ -264,7 +264,7 @@ int main(int argc, char **argv)
 	       (double)info.file_size / (double)info.n_entries);
 	print_rss("after build");
 	trim_timed(c);
-	print_rss("after cache_trim()");
+	print_rss("after cache_release_map()");
 
 	/* ---- lookups on one thread ---- */
 	lks = calloc(n_lookups, sizeof(*lks));
@@ -342,7 +342,7 @@ int main(int argc, char **argv)
 	free(lks);
 	print_rss("after the lookups");
 	trim_timed(c);
-	print_rss("after cache_trim()");
+	print_rss("after cache_release_map()");
 
 	/* ---- readdir ---- */
 	{
