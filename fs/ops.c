@@ -327,11 +327,27 @@ static int snap_new(struct fs *fs, fuse_ino_t ino, struct cache_dir **ret_d, uin
 {
 	int r;
 
-	r = sync_ensure_dir(fs->sync, ino);
-	if (r < 0)
-		return fetch_errno(r);
+	/*
+	 * The snapshot first: when complete (a warm walk) it also feeds the
+	 * sync worker's prefetch; otherwise the first fetch is waited for
+	 * and the snapshot taken again.
+	 */
 	if (cache_readdir(fs->cache, ino, NULL, 0, ret_d) < 0)
 		return EIO;
+	if ((*ret_d)->state.flags & CACHE_DIR_COMPLETE) {
+		r = sync_ensure_listed(fs->sync, ino, *ret_d);
+	} else {
+		cache_dir_free(*ret_d);
+		*ret_d = NULL;
+		r = sync_ensure_dir(fs->sync, ino);
+		if (r == 0 && cache_readdir(fs->cache, ino, NULL, 0, ret_d) < 0)
+			r = -EIO;
+	}
+	if (r < 0) {
+		cache_dir_free(*ret_d);
+		*ret_d = NULL;
+		return fetch_errno(r);
+	}
 	*ret_parent = FUSE_ROOT_ID;
 	if (ino != FUSE_ROOT_ID) {
 		struct cache_entry *e = malloc(sizeof(*e));

@@ -1736,57 +1736,81 @@ static void enqueue_wave(struct sync *s, uint8_t node, uint64_t *inos, size_t m,
  * prefetch job per node group, to go on @depth more levels; with @depth < 0
  * only remember them in the frontier.
  */
+/* What prefetch_listing() gathers: fetchable children, one node group at a time. */
+struct prefetch {
+	struct sync *s;
+	int depth;		/* >= 0: a wave of that depth; < 0: into the frontier */
+	int64_t now, ttl_ns;
+	uint64_t *inos;
+	uint8_t node;
+	size_t m, cap;
+};
+
+static void prefetch_flush(struct prefetch *p)
+{
+	if (p->m && p->depth >= 0)
+		enqueue_wave(p->s, p->node, p->inos, p->m, p->depth);
+	else if (p->m)
+		frontier_add(p->s, p->node, p->inos, p->m);
+	p->m = 0;
+}
+
+/* Gather the children of listing @cd that need a fetch. */
+static void prefetch_listing(struct prefetch *p, const struct cache_dir *cd)
+{
+	for (size_t j = 0; j < cd->n; j++) {
+		struct cache_dirstate cs;
+		uint8_t node;
+
+		if (cd->v[j].attr.kind != CACHE_KIND_DIR)
+			continue;
+		node = (uint8_t)cd->v[j].attr.flags;	/* the node type, see kids_add() */
+		/* a location's view is one big query: only when listed */
+		if (!node_fetchable(node) || node == FS_NODE_LOCATION)
+			continue;
+		if (cache_dir_state(p->s->fs->cache, cd->v[j].ino, &cs) == 1 &&
+		    (cs.flags & CACHE_DIR_COMPLETE) && p->now - cs.fetched_ns <= p->ttl_ns)
+			continue;	/* fresh already */
+		if (p->node && node_group(node) != node_group(p->node))
+			prefetch_flush(p);
+		p->node = node;
+		if (p->m + FRONTIER_BATCH >= p->cap) {
+			size_t nc = p->cap ? p->cap * 2 : 2 * FRONTIER_BATCH;
+			uint64_t *v = realloc(p->inos, nc * sizeof(*v));
+
+			if (!v)
+				break;
+			p->inos = v;
+			p->cap = nc;
+		}
+		p->inos[p->m++] = cd->v[j].ino;
+	}
+}
+
+static void prefetch_init(struct prefetch *p, struct sync *s, int depth)
+{
+	memset(p, 0, sizeof(*p));
+	p->s = s;
+	p->depth = depth;
+	p->now = fs_now_ns();
+	p->ttl_ns = (int64_t)s->fs->cfg->ttl_s * 1000000000LL;
+}
+
 static void prefetch_children(struct sync *s, struct dirinfo *d, size_t n, int depth)
 {
-	int64_t now = fs_now_ns(), ttl_ns = (int64_t)s->fs->cfg->ttl_s * 1000000000LL;
-	uint64_t *inos = NULL;
-	uint8_t node = 0;
-	size_t m = 0, cap = 0;
+	struct prefetch p;
 
+	prefetch_init(&p, s, depth);
 	for (size_t i = 0; i < n; i++) {
 		struct cache_dir *cd = NULL;
 
 		if (d[i].result < 0 || cache_readdir(s->fs->cache, d[i].ino, NULL, 0, &cd) < 0)
 			continue;
-		for (size_t j = 0; j < cd->n; j++) {
-			struct cache_dirstate cs;
-			struct fs_blob b;
-
-			if (cd->v[j].attr.kind != CACHE_KIND_DIR)
-				continue;
-			b.node = (uint8_t)cd->v[j].attr.flags;	/* the node type, see kids_add() */
-			/* a location's view is one big query: only when listed */
-			if (!node_fetchable(b.node) || b.node == FS_NODE_LOCATION)
-				continue;
-			if (cache_dir_state(s->fs->cache, cd->v[j].ino, &cs) == 1 &&
-			    (cs.flags & CACHE_DIR_COMPLETE) && now - cs.fetched_ns <= ttl_ns)
-				continue;	/* fresh already */
-			if (node && node_group(b.node) != node_group(node)) {
-				if (depth >= 0)
-					enqueue_wave(s, node, inos, m, depth);
-				else
-					frontier_add(s, node, inos, m);
-				m = 0;
-			}
-			node = b.node;
-			if (m + FRONTIER_BATCH >= cap) {
-				size_t nc = cap ? cap * 2 : 2 * FRONTIER_BATCH;
-				uint64_t *v = realloc(inos, nc * sizeof(*v));
-
-				if (!v)
-					break;
-				inos = v;
-				cap = nc;
-			}
-			inos[m++] = cd->v[j].ino;
-		}
+		prefetch_listing(&p, cd);
 		cache_dir_free(cd);
 	}
-	if (m && depth >= 0)
-		enqueue_wave(s, node, inos, m, depth);
-	else if (m)
-		frontier_add(s, node, inos, m);
-	free(inos);
+	prefetch_flush(&p);
+	free(p.inos);
 }
 
 static void run_job(struct sync *s, struct job *j)
@@ -1896,7 +1920,7 @@ static void *worker_main(void *arg)
 /* ------------------------------------------------------------------ */
 /* public */
 
-static int ensure_dir(struct sync *s, uint64_t ino, bool wait)
+static int ensure_dir(struct sync *s, uint64_t ino, bool wait, const struct cache_dir *listing)
 {
 	uint64_t *batch = NULL;
 	size_t n_batch = 0;
@@ -1923,7 +1947,7 @@ static int ensure_dir(struct sync *s, uint64_t ino, bool wait)
 
 		snprintf(key, sizeof(key), "L:%s", b.loc_id);
 		if (cache_ino_lookup(s->fs->cache, key, &root) == 1 && root != ino)
-			return ensure_dir(s, root, wait);
+			return ensure_dir(s, root, wait, NULL);
 		return 0;
 	}
 	if (!node_fetchable(b.node)) {
@@ -1946,9 +1970,19 @@ static int ensure_dir(struct sync *s, uint64_t ino, bool wait)
 			/*
 			 * Only into the frontier: a wave per visited directory
 			 * makes many small jobs under a depth-first walk; the
-			 * next first listing takes them with up to 1,000 cousins.
+			 * next first listing takes them with its cousins. The
+			 * caller's listing, when it has one, saves a read.
 			 */
-			prefetch_children(s, &d, 1, -1);
+			if (listing) {
+				struct prefetch pf;
+
+				prefetch_init(&pf, s, -1);
+				prefetch_listing(&pf, listing);
+				prefetch_flush(&pf);
+				free(pf.inos);
+			} else {
+				prefetch_children(s, &d, 1, -1);
+			}
 		}
 		return 0;
 	}
@@ -2010,12 +2044,17 @@ static int ensure_dir(struct sync *s, uint64_t ino, bool wait)
 
 int sync_ensure_dir(struct sync *s, uint64_t ino)
 {
-	return ensure_dir(s, ino, true);
+	return ensure_dir(s, ino, true, NULL);
+}
+
+int sync_ensure_listed(struct sync *s, uint64_t ino, const struct cache_dir *listing)
+{
+	return ensure_dir(s, ino, true, listing);
 }
 
 int sync_touch_dir(struct sync *s, uint64_t ino)
 {
-	return ensure_dir(s, ino, false);
+	return ensure_dir(s, ino, false, NULL);
 }
 
 static int put_fixed(struct sync *s, uint64_t parent, const char *const *names, const char *const *keys,

@@ -39,6 +39,14 @@ void sync_stop(struct sync *s);
 int sync_ensure_dir(struct sync *s, uint64_t ino);
 
 /*
+ * sync_ensure_listed() - the same, for a caller that already holds a
+ * snapshot of @ino's children (@listing, complete): the prefetch of a first
+ * visit reads the children from it rather than from the cache again.
+ */
+struct cache_dir;
+int sync_ensure_listed(struct sync *s, uint64_t ino, const struct cache_dir *listing);
+
+/*
  * sync_touch_dir() - the same without ever waiting: a directory older than
  * the TTL is queued for a background refresh. Called by getattr of a
  * directory, which is how the kernel revalidates a listing it has cached
