@@ -38,6 +38,15 @@ static inline char *make_tmpdir(void)
 	return p ? strdup(p) : NULL;
 }
 
+/* Close a test cache and delete its directory (malloc'ed, freed here). */
+static inline void close_and_remove(struct cache *c, char *dir)
+{
+	cache_close(c);
+	if (dir)
+		rm_rf(dir);
+	free(dir);
+}
+
 static inline struct cache_child mkchild(const char *key, const char *name, uint32_t kind,
 					 uint64_t size)
 {

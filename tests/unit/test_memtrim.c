@@ -117,9 +117,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 
-	cache_close(f->c);
-	rm_rf(f->dir);
-	free(f->dir);
+	close_and_remove(f->c, f->dir);
 	free(f);
 	return 0;
 }
