@@ -104,14 +104,21 @@ void fs_loop_may_block(void)
 		hand_over(tl_loop);
 }
 
-/* Requests answered from memory and LMDB, never waiting on storage. The
- * ones that can wait for a first listing say so (fs_loop_may_block()). */
-static bool is_quick(const struct fuse_buf *buf)
+enum req_class {
+	REQ_QUICK,	/* answered from memory and LMDB: inline, then spin */
+	REQ_INLINE,	/* a read: inline (fs_read() hands over first when its
+			 * storage is a network filesystem), no spin after */
+	REQ_SLOW,	/* may wait: another thread leads meanwhile */
+};
+
+/* Quick requests never wait on storage; those that can wait for a first
+ * listing say so (fs_loop_may_block()). */
+static enum req_class classify(const struct fuse_buf *buf)
 {
 	const struct fuse_in_header *in = buf->mem;
 
 	if ((buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(*in))
-		return false;
+		return REQ_SLOW;
 	switch (in->opcode) {
 	case FUSE_LOOKUP:
 	case FUSE_FORGET:
@@ -126,9 +133,11 @@ static bool is_quick(const struct fuse_buf *buf)
 	case FUSE_STATFS:
 	case FUSE_ACCESS:
 	case FUSE_INTERRUPT:
-		return true;
+		return REQ_QUICK;
+	case FUSE_READ:
+		return REQ_INLINE;
 	default:
-		return false;
+		return REQ_SLOW;
 	}
 }
 
@@ -193,7 +202,7 @@ static void *worker_main(void *arg)
 	memset(&buf, 0, sizeof(buf));
 	tl_loop = l;
 	for (;;) {
-		bool quick;
+		enum req_class cls;
 		int r;
 
 		pthread_mutex_lock(&l->lock);
@@ -217,9 +226,9 @@ static void *worker_main(void *arg)
 				stop_all(l, r);
 				break;
 			}
-			quick = is_quick(&buf);
-			__atomic_store_n(&l->last_quick, quick, __ATOMIC_RELAXED);
-			if (!quick)
+			cls = classify(&buf);
+			__atomic_store_n(&l->last_quick, cls == REQ_QUICK, __ATOMIC_RELAXED);
+			if (cls == REQ_SLOW)
 				hand_over(l);
 			fuse_session_process_buf(l->se, &buf);
 		}

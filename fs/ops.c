@@ -11,12 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <fuse_lowlevel.h>
 
 #include "fs.h"
+#include "loop.h"
 #include "names.h"
 #include "ops.h"
 #include "storage.h"
@@ -32,9 +34,33 @@
 /* An open file: a backing fd, or a generated text (status files). */
 struct fs_fh {
 	int fd;
+	bool network;		/* the backing file is on a network filesystem */
 	char *buf;
 	size_t len;
 };
+
+/* NFS, SMB/CIFS, Ceph, 9P, AFS, FUSE: a read there can wait on the network. */
+static bool on_network_fs(int fd)
+{
+	struct statfs sfs;
+
+	if (fstatfs(fd, &sfs) < 0)
+		return true;	/* unknown: assume the worst */
+	switch ((unsigned long)sfs.f_type) {
+	case 0x6969UL:		/* NFS */
+	case 0x517BUL:		/* SMB */
+	case 0xFF534D42UL:	/* CIFS */
+	case 0xFE534D42UL:	/* SMB2 */
+	case 0x00C36400UL:	/* Ceph */
+	case 0x01021997UL:	/* 9P */
+	case 0x5346414FUL:	/* AFS */
+	case 0x65735546UL:	/* FUSE */
+	case 0x0BD00BD0UL:	/* Lustre */
+		return true;
+	default:
+		return false;
+	}
+}
 
 static struct fs *fs_of(fuse_req_t req)
 {
@@ -589,6 +615,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			goto out_err;
 		}
 		fh->fd = r;
+		fh->network = on_network_fs(r);
 		fi->keep_cache = 1;	/* published files never change */
 		break;
 	default:
@@ -640,6 +667,9 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		free(copy);
 		return;
 	}
+	/* a read from local storage is answered by the reading thread itself */
+	if (fh->network)
+		fs_loop_may_block();
 	/* zero-copy: libfuse splices from the backing fd (SPLICE_WRITE) */
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = fh->fd;
