@@ -588,16 +588,12 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	switch (e->attr.flags) {
 	case FS_NODE_STATUS:
 	case FS_NODE_STATUS_JSON:
-		r = fs_status_render(fs, e->attr.flags == FS_NODE_STATUS_JSON, &fh->buf);
-		if (r < 0) {
-			err = -r;
-			goto out_err;
-		}
-		fh->len = (size_t)r;
-		fi->direct_io = 1;
-		break;
 	case FS_NODE_JOB_FILE:
-		r = fs->render_job ? fs->render_job(fs, e, &fh->buf) : -ENOENT;
+		/* generated text, rendered once per open */
+		if (e->attr.flags == FS_NODE_JOB_FILE)
+			r = fs->render_job ? fs->render_job(fs, e, &fh->buf) : -ENOENT;
+		else
+			r = fs_status_render(fs, e->attr.flags == FS_NODE_STATUS_JSON, &fh->buf);
 		if (r < 0) {
 			err = -r;
 			goto out_err;
