@@ -248,6 +248,8 @@ static int parse_kv(struct parser *p, char *key, char *val)
 			return parse_uint(val, 0, 64, &cfg->prefetch_depth);
 		if (!strcasecmp(key, "map_budget_mib"))
 			return parse_uint(val, 0, 1 << 20, &cfg->map_budget_mib);
+		if (!strcasecmp(key, "passthrough"))
+			return parse_bool(val, &cfg->passthrough);
 		if (!strcasecmp(key, "spin_us"))
 			return parse_uint(val, 0, 10000, &cfg->spin_us);
 		if (!strcasecmp(key, "first_fetch_timeout"))
@@ -411,6 +413,7 @@ static int config_new(struct config **ret)
 	cfg->prefetch_depth = 3;
 	cfg->spin_us = 100;
 	cfg->map_budget_mib = 24;
+	cfg->passthrough = true;
 	cfg->ftrack_server = env_dup("FTRACK_SERVER");
 	cfg->ftrack_user = env_dup("FTRACK_API_USER");
 	cfg->ftrack_key = env_dup("FTRACK_API_KEY");

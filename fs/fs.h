@@ -110,6 +110,8 @@ struct fs {
 	int (*render_sends)(struct fs *fs, bool json, char **ret_buf);
 	struct fs_status status;
 	char mountpoint[4096];
+	/* READ requests answered from a backing fd (passthrough sends none) */
+	uint64_t reads_served;		/* __atomic */
 	bool noxattr;
 	bool no_opendir;		/* the kernel opens directories itself */
 	uid_t uid;

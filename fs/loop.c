@@ -25,6 +25,7 @@
 #include <fuse_lowlevel.h>
 
 #include "loop.h"
+#include "passthrough.h"
 #include "ftrackfs/log.h"
 
 #define MOD "loop"
@@ -228,8 +229,11 @@ static void *worker_main(void *arg)
 			}
 			cls = classify(&buf);
 			__atomic_store_n(&l->last_quick, cls == REQ_QUICK, __ATOMIC_RELAXED);
-			if (cls == REQ_SLOW)
+			if (cls == REQ_SLOW) {
+				if (!(buf.flags & FUSE_BUF_IS_FD))
+					fs_pt_note_request(buf.mem, buf.size);
 				hand_over(l);
+			}
 			fuse_session_process_buf(l->se, &buf);
 		}
 	}

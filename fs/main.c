@@ -26,6 +26,7 @@
 #include "loop.h"
 #include "memtrim.h"
 #include "ops.h"
+#include "passthrough.h"
 #include "storage.h"
 #include "sync.h"
 #include "send/send.h"
@@ -446,6 +447,7 @@ int main(int argc, char **argv)
 	if (fuse_session_mount(fs.se, fs.mountpoint) != 0)
 		goto out;
 	mounted = true;
+	fs_pt_setup(fs.se, fs.cfg->passthrough);	/* falls back to spliced reads */
 	if (fuse_daemonize(opts.foreground) != 0)
 		goto out;
 

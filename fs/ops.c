@@ -21,6 +21,7 @@
 #include "loop.h"
 #include "names.h"
 #include "ops.h"
+#include "passthrough.h"
 #include "storage.h"
 #include "sync.h"
 #include "send/sendfs.h"
@@ -31,10 +32,15 @@
 #define XATTR_PREFIX "user.ftrack."
 #define ROOT_NLINK 5	/* ".", "..", projects, locations, .ftrackfs */
 
-/* An open file: a backing fd, or a generated text (status files). */
+/*
+ * An open file: a backing fd, a file the kernel reads itself (passthrough:
+ * no fd held here), or a generated text (status files).
+ */
 struct fs_fh {
 	int fd;
 	bool network;		/* the backing file is on a network filesystem */
+	bool passthrough;	/* fs_pt_open() took a reference on ino */
+	uint64_t ino;
 	char *buf;
 	size_t len;
 };
@@ -567,7 +573,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs *fs = fs_of(req);
 	struct cache_entry *e = NULL;
 	struct fs_fh *fh = NULL;
-	int err = 0, r;
+	int err = 0, r, pt_id = 0;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
 		fuse_reply_err(req, EROFS);
@@ -610,9 +616,17 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			err = -r;
 			goto out_err;
 		}
+		pt_id = fs_pt_open(ino, r);
+		if (pt_id > 0) {
+			/* the kernel holds the file now: no fd per open here */
+			close(r);
+			fh->passthrough = true;
+			fh->ino = ino;
+			break;
+		}
+		fi->keep_cache = 1;	/* published files never change */
 		fh->fd = r;
 		fh->network = on_network_fs(r);
-		fi->keep_cache = 1;	/* published files never change */
 		break;
 	default:
 		err = EISDIR;
@@ -620,7 +634,13 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	free(e);
 	fi->fh = (uint64_t)(uintptr_t)fh;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
+	fs_pt_reply_open(pt_id);
+	r = fuse_reply_open(req, fi);
+	fs_pt_reply_open(0);
+	if (r == -ENOENT) {
+		/* interrupted: no RELEASE will come */
+		if (fh->passthrough)
+			fs_pt_release(fh->ino);
 		if (fh->fd >= 0)
 			close(fh->fd);
 		free(fh->buf);
@@ -663,6 +683,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		free(copy);
 		return;
 	}
+	__atomic_fetch_add(&fs_of(req)->reads_served, 1, __ATOMIC_RELAXED);
 	/* a read from local storage is answered by the reading thread itself */
 	if (fh->network)
 		fs_loop_may_block();
@@ -679,6 +700,8 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 	(void)ino;
 	if (fh) {
+		if (fh->passthrough)
+			fs_pt_release(fh->ino);
 		if (fh->fd >= 0)
 			close(fh->fd);
 		free(fh->buf);

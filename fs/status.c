@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "passthrough.h"
 #include "ftrackfs/cache.h"
 #include "ftrackfs/ftrack.h"
 #include "ftrackfs/log.h"
@@ -147,6 +148,9 @@ int fs_status_render(struct fs *fs, bool json, char **ret_buf)
 			     "  \"fetch_errors\": %llu,\n"
 			     "  \"opens_refused\": %llu,\n"
 			     "  \"opens_remote\": %llu,\n"
+			     "  \"passthrough\": %s,\n"
+			     "  \"passthrough_files\": %zu,\n"
+			     "  \"reads_served\": %llu,\n"
 			     "  \"cache\": {\"path\": \"%s\", \"bytes\": %llu, \"used_bytes\": %llu, \"entries\": %llu},\n"
 			     "  \"last_error\": %s%s%s,\n"
 			     "  \"last_error_time\": \"%s\"\n"
@@ -155,6 +159,8 @@ int fs_status_render(struct fs *fs, bool json, char **ret_buf)
 			     fs->cfg->ttl_s, (unsigned long long)nreq,
 			     (unsigned long long)snap.n_fetches, (unsigned long long)snap.n_fetch_errors,
 			     (unsigned long long)snap.n_refused, (unsigned long long)snap.n_remote,
+			     fs_pt_active() ? "true" : "false", fs_pt_count(),
+			     (unsigned long long)__atomic_load_n(&fs->reads_served, __ATOMIC_RELAXED),
 			     cpath, (unsigned long long)ci.file_size, (unsigned long long)ci.used_bytes,
 			     (unsigned long long)ci.n_entries,
 			     *err ? "\"" : "null", err, *err ? "\"" : "", errtime);
@@ -168,6 +174,7 @@ int fs_status_render(struct fs *fs, bool json, char **ret_buf)
 			     "ttl:           %us\n"
 			     "requests:      %llu (fetches %llu, failed %llu)\n"
 			     "opens refused: %llu, remote: %llu\n"
+			     "reads:         passthrough %s\n"
 			     "cache:         %s (%llu bytes, %llu entries)\n"
 			     "last error:    %s%s%s%s\n",
 			     fs->mountpoint, (long)getpid(),
@@ -175,7 +182,7 @@ int fs_status_render(struct fs *fs, bool json, char **ret_buf)
 			     conn_name(snap.conn), started, refresh, fs->cfg->ttl_s,
 			     (unsigned long long)nreq, (unsigned long long)snap.n_fetches,
 			     (unsigned long long)snap.n_fetch_errors, (unsigned long long)snap.n_refused,
-			     (unsigned long long)snap.n_remote, ci.path, (unsigned long long)ci.file_size,
+			     (unsigned long long)snap.n_remote, fs_pt_describe(), ci.path, (unsigned long long)ci.file_size,
 			     (unsigned long long)ci.n_entries, *snap.last_error ? snap.last_error : "none",
 			     *snap.last_error ? " (" : "", *snap.last_error ? errtime : "",
 			     *snap.last_error ? ")" : "");

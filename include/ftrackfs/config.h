@@ -23,6 +23,9 @@
  *   map_budget_mib = 24         MiB of file-backed RSS (the cache's map pages,
  *                               the binary) before map pages are released;
  *                               0 = never (faster first walks, bigger RSS)
+ *   passthrough = yes           component reads go from the kernel straight
+ *                               to storage (Linux >= 6.9, CAP_SYS_ADMIN);
+ *                               otherwise the daemon splices them
  *   cache_dir = /abs/path       default $XDG_CACHE_HOME/ftrackfs
  *   log_level = info            error|warn|info|debug
  *
@@ -92,6 +95,8 @@ struct config {
 	unsigned prefetch_depth;	/* default 3; 0 = fetch only what is listed */
 	unsigned spin_us;		/* default 100; 0 = the reader always sleeps */
 	unsigned map_budget_mib;	/* default 24; 0 = map pages are never released */
+	bool passthrough;		/* default true: reads go straight to storage
+					 * when the kernel and the capabilities allow */
 	char *cache_dir;		/* absolute; never NULL after load */
 	bool cache_dir_set;		/* cache_dir came from the file */
 	char *log_level;		/* NULL = leave as is */

@@ -89,7 +89,7 @@ def wait_mounted(path, proc, timeout=30):
 class Mount:
     """One ftrackfs daemon in the foreground (-f), unmounted on stop()."""
 
-    def __init__(self, work, sim, ttl=3600, opts=None):
+    def __init__(self, work, sim, ttl=3600, opts=None, general=""):
         self.work = work
         self.mnt = os.path.join(work, "mnt")
         os.makedirs(self.mnt, exist_ok=True)
@@ -99,6 +99,7 @@ class Mount:
 ttl = {ttl}
 first_fetch_timeout = 120
 cache_dir = {work}/cache
+{general}
 
 [location hq]
 local = yes
@@ -278,6 +279,8 @@ def main():
                     help="fresh mounts whose first warm pass is timed (median)")
     ap.add_argument("--read-mib", type=int, default=1024)
     ap.add_argument("--work", default=None)
+    ap.add_argument("--only", choices=("walk", "read"), default=None,
+                    help="run one part: the tree walks or the reads (with ls -l)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("mount_bench: needs root (mounts, drop_caches)")
@@ -286,6 +289,17 @@ def main():
 
     work = args.work or tempfile.mkdtemp(prefix="ftrackfs-bench-")
     results = {"versions": args.versions, "latency_ms": args.latency_ms}
+    if args.only != "read":
+        walk_bench(work, args, results)
+    if args.only != "walk":
+        results["read"] = read_bench(work, args.read_mib, args.repeats)
+    print(json.dumps(results, indent=2))
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def walk_bench(work, args, results):
+    """Cold and warm walks of the synthetic project, RSS, the slice."""
     tmpfs = os.path.join(work, "tmpfs")
     os.makedirs(tmpfs, exist_ok=True)
     sh(["mount", "-t", "tmpfs", "-o", "size=4g", "tmpfs", tmpfs])
@@ -407,10 +421,6 @@ def main():
         if sim:
             sim.stop()
         unmount(tmpfs)
-    results["read"] = read_bench(work, args.read_mib, args.repeats)
-    print(json.dumps(results, indent=2))
-    if not args.work:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def folio_census(path, length=64 << 20):
@@ -528,6 +538,25 @@ def read_bench(work, mib, repeats):
             pt.stop()
         first = statistics.median(firsts)
         pt_first = statistics.median(pt_firsts)
+        with open(os.path.join(mount.mnt, ".ftrackfs", "status.json")) as f:
+            st = json.load(f)
+        passthrough = {"on": st["passthrough"], "reads_served_by_daemon": st["reads_served"]}
+
+        # the same reads with passthrough off (`passthrough = no`; what a
+        # daemon without CAP_SYS_ADMIN does): spliced replies, FUSE's cache
+        spliced = Mount(os.path.join(work, "fs-read-spliced"), sim, general="passthrough = no")
+        sp_firsts = []
+        try:
+            for i in range(repeats):
+                spliced.start()
+                os.stat(via.replace(mount.mnt, spliced.mnt))
+                sp_firsts.append(timed(dd(via.replace(mount.mnt, spliced.mnt))))
+                if i + 1 < repeats:
+                    spliced.stop()
+            sp_again = statistics.median(passes(dd(via.replace(mount.mnt, spliced.mnt)), repeats))
+        finally:
+            spliced.stop()
+        sp_first = statistics.median(sp_firsts)
 
         # ls -l of the 10,000-frame directory, xattrs on and off, vs tmpfs
         frames = os.path.join(mount.mnt, "projects", "bench", "plate", "v001", "frames")
@@ -562,6 +591,11 @@ def read_bench(work, mib, repeats):
             "passthrough_first_gib_s": round(gib / pt_first, 2),
             "first_vs_passthrough": round(pt_first / first, 2),
             "repeat_vs_direct": round(direct / again, 2),
+            "passthrough": passthrough,
+            "spliced_first_gib_s": round(gib / sp_first, 2),
+            "spliced_repeat_gib_s": round(gib / sp_again, 2),
+            "spliced_first_vs_passthrough_ll": round(pt_first / sp_first, 2),
+            "spliced_repeat_vs_direct": round(direct / sp_again, 2),
             "page_cache_folios_first_64mib": folios,
             "ls_l_10k_s": {k: [round(v[0], 3), round(v[1], 3)] for k, v in ls_l.items()},
             "ls_l_10k_tmpfs_s": [round(t_first, 3), round(t_again, 3)],

@@ -177,3 +177,70 @@ def test_status_files(sim, mnt):
 def load_ids():
     from expected_tree import load
     return {e["id"]: e for e in load(DEMO_DATA)["entities"]}
+
+
+def passthrough_possible():
+    """FUSE passthrough: Linux >= 6.9 and CAP_SYS_ADMIN (root here)."""
+    try:
+        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    except ValueError:
+        return False
+    return os.geteuid() == 0 and (major, minor) >= (6, 9)
+
+
+def local_components(sim, limit=None):
+    _, want_files = expected(DEMO_DATA)
+    out = []
+    for rel, comp in sorted(want_files.items()):
+        src = local_copy(DEMO_DATA, sim.storage, comp["id"])
+        if src and os.path.exists(src):
+            out.append((rel, src))
+    return out[:limit] if limit else out
+
+
+@pytest.mark.skipif(not passthrough_possible(), reason="needs Linux >= 6.9 and root")
+def test_reads_pass_through_to_storage(sim, mnt):
+    import mmap
+
+    st = mnt.status()
+    assert st["passthrough"] is True, mnt.log()[-2000:]
+    comps = local_components(sim)
+    assert len(comps) >= 40
+    for rel, src in comps:
+        with open(mnt.p("projects", rel), "rb") as a, open(src, "rb") as b:
+            assert a.read() == b.read(), rel
+    # the kernel read the storage itself: not one READ reached the daemon
+    assert mnt.status()["reads_served"] == 0
+    # two opens of one file share one backing file; both read, at offsets
+    rel, src = max(comps, key=lambda c: os.path.getsize(c[1]))
+    data = open(src, "rb").read()
+    with open(mnt.p("projects", rel), "rb") as a, open(mnt.p("projects", rel), "rb") as b:
+        assert mnt.status()["passthrough_files"] == 1
+        b.seek(7)
+        assert b.read(33) == data[7:40]
+        assert a.read() == data
+        with mmap.mmap(a.fileno(), 0, prot=mmap.PROT_READ) as m:
+            assert m[:] == data
+    # released with the last close (RELEASE is asynchronous)
+    mnt.wait_for(lambda: mnt.status()["passthrough_files"] == 0, what="backing files released")
+    # a thousand opens hold nothing open in the daemon afterwards
+    for _ in range(1000):
+        with open(mnt.p("projects", rel), "rb") as a:
+            assert a.read(16) == data[:16]
+    mnt.wait_for(lambda: mnt.status()["passthrough_files"] == 0, what="backing files released")
+    assert mnt.status()["reads_served"] == 0
+    with open(mnt.p(".ftrackfs", "status"), encoding="utf-8") as f:
+        assert "passthrough on" in f.read()
+
+
+def test_reads_through_daemon_without_passthrough(sim, mount_factory):
+    m = mount_factory(sim, extra_conf="\n[general]\npassthrough = no\n")
+    comps = local_components(sim, limit=10)
+    for rel, src in comps:
+        with open(m.p("projects", rel), "rb") as a, open(src, "rb") as b:
+            assert a.read() == b.read(), rel
+    st = m.status()
+    assert st["passthrough"] is False and st["passthrough_files"] == 0
+    assert st["reads_served"] >= len(comps)
+    with open(m.p(".ftrackfs", "status"), encoding="utf-8") as f:
+        assert "passthrough off (passthrough = false)" in f.read()
