@@ -248,6 +248,8 @@ static int parse_kv(struct parser *p, char *key, char *val)
 			return parse_uint(val, 0, 64, &cfg->prefetch_depth);
 		if (!strcasecmp(key, "map_budget_mib"))
 			return parse_uint(val, 0, 1 << 20, &cfg->map_budget_mib);
+		if (!strcasecmp(key, "colocate"))
+			return parse_bool(val, &cfg->colocate);
 		if (!strcasecmp(key, "passthrough"))
 			return parse_bool(val, &cfg->passthrough);
 		if (!strcasecmp(key, "spin_us"))
@@ -414,6 +416,7 @@ static int config_new(struct config **ret)
 	cfg->spin_us = 100;
 	cfg->map_budget_mib = 24;
 	cfg->passthrough = true;
+	cfg->colocate = true;
 	cfg->ftrack_server = env_dup("FTRACK_SERVER");
 	cfg->ftrack_user = env_dup("FTRACK_API_USER");
 	cfg->ftrack_key = env_dup("FTRACK_API_KEY");

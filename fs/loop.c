@@ -12,12 +12,15 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +41,8 @@ struct loop {
 	int done_fd;		/* eventfd: a worker tells the main thread it stopped */
 	int64_t spin_ns;
 	bool last_quick;	/* the last request read was quick: spin for the next */
+	bool colocate;		/* the leader follows the client's CPU (see colo_*) */
+	cpu_set_t cpus;		/* the process's CPUs, restored when a leader stops */
 	pthread_mutex_t lock;
 	pthread_cond_t cv;	/* followers wait here for the lead */
 	bool has_leader;
@@ -49,6 +54,31 @@ struct loop {
 
 static __thread struct loop *tl_loop;
 static __thread bool tl_leader;
+
+/*
+ * Colocation. On a VM, waking a thread on another vCPU costs an
+ * inter-processor interrupt worth more than the whole answer, and a tree
+ * walk pays two per request: one to the daemon, one back. So the leader
+ * moves to the CPU the client last ran on (read from /proc every
+ * COLO_EVERY quick requests) and sends each reply as SCHED_IDLE: the
+ * woken client then stays on its CPU (the scheduler counts a CPU running
+ * only SCHED_IDLE work as idle) and preempts the leader at once; the
+ * leader resumes when the client blocks on its next request, and reads it
+ * without any wake-up at all. It stays SCHED_IDLE while it follows (a
+ * switch per request costs more than it saves) and goes back to
+ * SCHED_OTHER before sleeping and before anything that may block. A
+ * resumption later than COLO_STARVED_NS means something else wants that
+ * CPU: the leader then stops following for COLO_BACKOFF_NS.
+ */
+#define COLO_EVERY		64
+#define COLO_STARVED_NS		2000000LL
+#define COLO_BACKOFF_NS		1000000000LL
+
+static __thread int tl_cpu = -1;	/* pinned to, while following; -1 = not */
+static __thread bool tl_idle;		/* SCHED_IDLE now */
+static __thread bool tl_quick;		/* answering a quick request */
+static __thread unsigned int tl_colo_n;
+static __thread int64_t tl_idle_since, tl_colo_off_until;
 
 static int64_t mono_ns(void)
 {
@@ -68,6 +98,109 @@ static inline void cpu_relax(void)
 }
 
 static void *worker_main(void *arg);
+
+bool fs_cap_effective(unsigned int cap)
+{
+	char line[256];
+	unsigned long long eff = 0;
+	bool found = false;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1) {
+			found = true;
+			break;
+		}
+	fclose(f);
+	return found && cap < 64 && (eff >> cap & 1);
+}
+
+/*
+ * SCHED_IDLE can be left for SCHED_OTHER at nice 0 only with CAP_SYS_NICE
+ * or an RLIMIT_NICE of 20: without either, a leader would stay idle.
+ */
+static bool can_leave_idle(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NICE, &rl) == 0 && (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= 20))
+		return true;
+	return fs_cap_effective(23);	/* CAP_SYS_NICE */
+}
+
+static void set_idle(bool idle)
+{
+	struct sched_param sp = { 0 };
+
+	if (tl_idle == idle)
+		return;
+	if (sched_setscheduler(0, idle ? SCHED_IDLE : SCHED_OTHER, &sp) == 0)
+		tl_idle = idle;
+}
+
+/* Stop following: all CPUs again, SCHED_OTHER. */
+static void colo_leave(struct loop *l)
+{
+	set_idle(false);
+	if (tl_cpu >= 0 && sched_setaffinity(0, sizeof(l->cpus), &l->cpus) == 0)
+		tl_cpu = -1;
+}
+
+/* The CPU thread @tid last ran on (field 39 of /proc/TID/stat), or -1. */
+static int last_cpu_of(pid_t tid)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');	/* the command name may hold anything */
+	if (!p)
+		return -1;
+	/* after ")" comes field 3; field 39 is 36 spaces further */
+	for (field = 2; *p && field < 39; p++)
+		if (*p == ' ')
+			field++;
+	return *p >= '0' && *p <= '9' ? atoi(p) : -1;
+}
+
+/* A quick request from @tid, about to be answered by the leader. */
+static void colo_follow(struct loop *l, pid_t tid)
+{
+	cpu_set_t one;
+	int cpu;
+
+	if (++tl_colo_n % COLO_EVERY != 1 || tid <= 0)
+		return;
+	if (tl_colo_off_until && mono_ns() < tl_colo_off_until)
+		return;
+	tl_colo_off_until = 0;
+	cpu = last_cpu_of(tid);
+	if (cpu < 0 || cpu == tl_cpu || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &l->cpus))
+		return;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	if (sched_setaffinity(0, sizeof(one), &one) == 0)
+		tl_cpu = cpu;
+}
+
+void fs_loop_reply_begin(void)
+{
+	if (tl_cpu >= 0 && tl_quick && tl_leader) {
+		set_idle(true);
+		tl_idle_since = mono_ns();
+	}
+}
 
 /* l->lock held. A new worker when nobody waits for the lead; best effort. */
 static void spawn_locked(struct loop *l)
@@ -91,6 +224,9 @@ static void spawn_locked(struct loop *l)
 /* Give up the lead (this thread leads): the next thread takes it. */
 static void hand_over(struct loop *l)
 {
+	tl_quick = false;
+	if (l->colocate)
+		colo_leave(l);
 	pthread_mutex_lock(&l->lock);
 	tl_leader = false;
 	l->has_leader = false;
@@ -162,6 +298,14 @@ static int lead_read(struct loop *l, struct fuse_buf *buf)
 		};
 		int r = fuse_session_receive_buf(l->se, buf);
 
+		if (tl_idle && tl_idle_since) {
+			/* resumed after a SCHED_IDLE reply: was it starved? */
+			if (mono_ns() - tl_idle_since > COLO_STARVED_NS) {
+				colo_leave(l);
+				tl_colo_off_until = mono_ns() + COLO_BACKOFF_NS;
+			}
+			tl_idle_since = 0;
+		}
 		if (r > 0)
 			return r;
 		if (r == 0 || fuse_session_exited(l->se))
@@ -173,6 +317,7 @@ static int lead_read(struct loop *l, struct fuse_buf *buf)
 			cpu_relax();
 			continue;
 		}
+		set_idle(false);	/* never sleep as SCHED_IDLE */
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			return -errno;
 		if (p[1].revents || fuse_session_exited(l->se))
@@ -229,13 +374,19 @@ static void *worker_main(void *arg)
 			}
 			cls = classify(&buf);
 			__atomic_store_n(&l->last_quick, cls == REQ_QUICK, __ATOMIC_RELAXED);
+			tl_quick = cls == REQ_QUICK;
+			if (tl_quick && l->colocate)
+				colo_follow(l, (pid_t)((const struct fuse_in_header *)buf.mem)->pid);
 			if (cls == REQ_SLOW) {
 				if (!(buf.flags & FUSE_BUF_IS_FD))
 					fs_pt_note_request(buf.mem, buf.size);
 				hand_over(l);
 			}
 			fuse_session_process_buf(l->se, &buf);
+			tl_quick = false;
 		}
+		if (l->colocate)
+			colo_leave(l);
 	}
 	free(buf.mem);
 	tl_loop = NULL;
@@ -254,6 +405,9 @@ int fs_loop_run(struct fuse_session *se, const struct fs_loop_cfg *cfg)
 	l->se = se;
 	l->fd = fuse_session_fd(se);
 	l->spin_ns = (int64_t)cfg->spin_us * 1000;
+	l->colocate = cfg->colocate && sched_getaffinity(0, sizeof(l->cpus), &l->cpus) == 0 &&
+		      CPU_COUNT(&l->cpus) > 1 && can_leave_idle();
+	log_debug(MOD, "the leader %s the client's CPU", l->colocate ? "follows" : "does not follow");
 	l->max_threads = cfg->max_threads < 1 ? 1 :
 			 cfg->max_threads > LOOP_MAX_THREADS ? LOOP_MAX_THREADS : cfg->max_threads;
 	l->wake_fd = eventfd(0, EFD_CLOEXEC);

@@ -15,11 +15,14 @@
 #ifndef FTRACKFS_FS_LOOP_H
 #define FTRACKFS_FS_LOOP_H
 
+#include <stdbool.h>
+
 struct fuse_session;
 
 struct fs_loop_cfg {
 	unsigned int max_threads;	/* at least 1 */
 	unsigned int spin_us;		/* reading without sleeping after a request; 0 = never */
+	bool colocate;			/* the leader follows the client's CPU (loop.c) */
 };
 
 /*
@@ -36,5 +39,14 @@ int fs_loop_run(struct fuse_session *se, const struct fs_loop_cfg *cfg);
  * Harmless anywhere else, including outside the loop.
  */
 void fs_loop_may_block(void);
+
+/*
+ * fs_loop_reply_begin() - the session's writev calls it before a reply
+ * goes out: a leader following its client's CPU sends as SCHED_IDLE.
+ */
+void fs_loop_reply_begin(void);
+
+/* Capability @cap (linux/capability.h numbering) is in the effective set. */
+bool fs_cap_effective(unsigned int cap);
 
 #endif /* FTRACKFS_FS_LOOP_H */

@@ -498,6 +498,7 @@ int main(int argc, char **argv)
 		struct fs_loop_cfg lcfg = {
 			.max_threads = opts.max_threads ? opts.max_threads : 10,
 			.spin_us = fs.cfg->spin_us,
+			.colocate = fs.cfg->colocate,
 		};
 
 		ret = fs_loop_run(fs.se, &lcfg);

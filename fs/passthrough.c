@@ -20,6 +20,7 @@
 #include <linux/fuse.h>
 #include <fuse_lowlevel.h>
 
+#include "loop.h"
 #include "passthrough.h"
 #include "ftrackfs/log.h"
 
@@ -107,25 +108,6 @@ static struct {
 
 static __thread int tl_open_id;
 
-/* CAP_SYS_ADMIN in the effective set, read from /proc/self/status. */
-static bool have_sys_admin(void)
-{
-	char line[256];
-	unsigned long long eff = 0;
-	bool found = false;
-	FILE *f = fopen("/proc/self/status", "re");
-
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "CapEff: %llx", &eff) == 1) {
-			found = true;
-			break;
-		}
-	fclose(f);
-	return found && (eff & (1ULL << 21));
-}
-
 static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
 {
 	(void)userdata;
@@ -161,6 +143,7 @@ static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
 	const struct fuse_out_header *oh;
 
 	(void)userdata;
+	fs_loop_reply_begin();
 	if (count < 2 || iov[0].iov_len != sizeof(*oh))
 		return writev(fd, iov, count);
 	oh = iov[0].iov_base;
@@ -207,7 +190,7 @@ int fs_pt_setup(struct fuse_session *se, bool wanted)
 	int r;
 
 	pt.fd = fd;
-	pt.wanted = wanted && have_sys_admin();
+	pt.wanted = wanted && fs_cap_effective(21)	/* CAP_SYS_ADMIN */;
 	pt.why = !wanted ? "off (passthrough = false)" :
 		 !pt.wanted ? "off (needs CAP_SYS_ADMIN; reads go through the daemon)" :
 		 "off (the kernel does not offer it; reads go through the daemon)";

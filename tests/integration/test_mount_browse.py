@@ -244,3 +244,56 @@ def test_reads_through_daemon_without_passthrough(sim, mount_factory):
     assert st["reads_served"] >= len(comps)
     with open(m.p(".ftrackfs", "status"), encoding="utf-8") as f:
         assert "passthrough off (passthrough = false)" in f.read()
+
+
+def daemon_threads(pid):
+    """{tid: (allowed CPUs as listed, scheduling policy)} of a process."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                allowed = next(ln.split(":")[1].strip() for ln in f
+                               if ln.startswith("Cpus_allowed_list"))
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[int(tid)] = (allowed, int(fields[38]))   # field 41: policy
+        except (FileNotFoundError, StopIteration):
+            pass
+    return out
+
+
+def chatter(m, n=400):
+    """n requests the daemon answers from memory: getxattr is never cached."""
+    f = m.p("projects", "theproject", "ep01", "seq010", "sh010", "comp", "v001", "main.exr")
+    for _ in range(n):
+        assert os.getxattr(f, "user.ftrack.type") == b"FileComponent"
+
+
+def cpus_pinned(m):
+    return {a for a, _ in daemon_threads(m.proc.pid).values() if a.isdigit()}
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 or os.geteuid() != 0,
+                    reason="needs two CPUs and CAP_SYS_NICE")
+def test_request_reader_follows_the_client_cpu(sim, mount_factory):
+    mine = os.sched_getaffinity(0)
+    a, b = sorted(mine)[:2]
+    m = mount_factory(sim)
+    try:
+        for cpu in (a, b, a):
+            os.sched_setaffinity(0, {cpu})
+            chatter(m)
+            assert str(cpu) in cpus_pinned(m), daemon_threads(m.proc.pid)
+        # a sleeping reader is never SCHED_IDLE (5): it could not wake up
+        # in time on a busy CPU
+        m.wait_for(lambda: all(p != 5 for _, p in daemon_threads(m.proc.pid).values()),
+                   what="no thread left SCHED_IDLE")
+    finally:
+        os.sched_setaffinity(0, mine)
+    m2 = mount_factory(sim, extra_conf="\n[general]\ncolocate = no\n")
+    try:
+        os.sched_setaffinity(0, {b})
+        chatter(m2)
+        assert cpus_pinned(m2) == set()
+    finally:
+        os.sched_setaffinity(0, mine)
