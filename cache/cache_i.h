@@ -66,7 +66,7 @@ struct cache {
 	size_t map_size;
 	/* Keeping the map's pages out of RSS (cache_set_map_budget()): where
 	 * the map was last found (0 = look again; grow_map() clears it, both
-	 * under slots_lock), the budget in bytes of file-backed RSS, an
+	 * under slots_lock), the budget in bytes of RSS, an
 	 * operation counter (__atomic) and /proc/self/statm kept open. */
 	uintptr_t map_lo, map_hi;
 	size_t map_budget;

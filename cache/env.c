@@ -1018,22 +1018,27 @@ void cache_set_map_budget(struct cache *c, size_t bytes)
 		__atomic_store_n(&c->map_budget, bytes, __ATOMIC_RELAXED);
 }
 
-/* File-backed resident bytes (statm's "shared"), or 0 when unknown. */
-static size_t mapped_bytes(struct cache *c)
+/*
+ * The process's RSS is over @budget and the file-backed part of it (the
+ * map, the binary, its libraries) over a quarter of it: releasing the map
+ * then helps; when the heap alone is over, it would only cost refaults.
+ */
+static bool over_budget(struct cache *c, size_t budget)
 {
 	unsigned long size, resident, shared;
 	char buf[128];
 	ssize_t n;
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
 
 	if (c->statm_fd < 0)
-		return 0;
+		return false;
 	n = pread(c->statm_fd, buf, sizeof(buf) - 1, 0);
 	if (n <= 0)
-		return 0;
+		return false;
 	buf[n] = '\0';
 	if (sscanf(buf, "%lu %lu %lu", &size, &resident, &shared) != 3)
-		return 0;
-	return (size_t)shared * (size_t)sysconf(_SC_PAGESIZE);
+		return false;
+	return resident * ps > budget && shared * ps > budget / 4;
 }
 
 void cache_map_tick(struct cache *c)
@@ -1042,7 +1047,7 @@ void cache_map_tick(struct cache *c)
 
 	if (!budget || __atomic_add_fetch(&c->map_ops, 1, __ATOMIC_RELAXED) % CACHE_MAP_TICKS)
 		return;
-	if (mapped_bytes(c) > budget)
+	if (over_budget(c, budget))
 		cache_release_map(c);
 }
 

@@ -246,8 +246,8 @@ static int parse_kv(struct parser *p, char *key, char *val)
 			return parse_uint(val, 1, 86400 * 365, &cfg->ttl_s);
 		if (!strcasecmp(key, "prefetch_depth"))
 			return parse_uint(val, 0, 64, &cfg->prefetch_depth);
-		if (!strcasecmp(key, "map_budget_mib"))
-			return parse_uint(val, 0, 1 << 20, &cfg->map_budget_mib);
+		if (!strcasecmp(key, "rss_budget_mib"))
+			return parse_uint(val, 0, 1 << 20, &cfg->rss_budget_mib);
 		if (!strcasecmp(key, "colocate"))
 			return parse_bool(val, &cfg->colocate);
 		if (!strcasecmp(key, "passthrough"))
@@ -414,7 +414,7 @@ static int config_new(struct config **ret)
 	cfg->first_fetch_timeout_s = 10;
 	cfg->prefetch_depth = 3;
 	cfg->spin_us = 100;
-	cfg->map_budget_mib = 24;
+	cfg->rss_budget_mib = 52;
 	cfg->passthrough = true;
 	cfg->colocate = true;
 	cfg->ftrack_server = env_dup("FTRACK_SERVER");

@@ -466,10 +466,10 @@ int main(int argc, char **argv)
 	/*
 	 * LMDB map pages the daemon touched go back to the page cache: as the
 	 * cache works (that bounds the peak) and, when idle, from the
-	 * trimmer's timer. map_budget_mib = 0 keeps them mapped.
+	 * trimmer's timer. rss_budget_mib = 0 keeps them mapped.
 	 */
-	if (fs.cfg->map_budget_mib) {
-		size_t budget = (size_t)fs.cfg->map_budget_mib << 20;
+	if (fs.cfg->rss_budget_mib) {
+		size_t budget = (size_t)fs.cfg->rss_budget_mib << 20;
 
 		cache_set_map_budget(fs.cache, budget);
 		r = memtrim_start(fs.cache, budget, &memtrim);

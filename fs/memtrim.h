@@ -9,8 +9,9 @@
  * worker releases the map after each apply batch, but a walk of what is
  * cached only reads, so nothing released it there. Every
  * MEMTRIM_INTERVAL_MS this thread reads /proc/self/statm and, when the
- * file-backed resident part (shared pages x page size: RssFile +
- * RssShmem) is above a threshold, calls cache_release_map().
+ * RSS is above a threshold and its file-backed part (shared pages x page
+ * size: RssFile + RssShmem) above a quarter of it, calls
+ * cache_release_map() (the same rule as the cache's own budget).
  *
  * What it bounds is the RSS between bursts, not the peak (VmHWM); the peak
  * is bounded by the cache itself (cache_set_map_budget(), same budget),
@@ -24,9 +25,9 @@
  * the cached tree, from 12 to 53 MiB within 20 ms. No polling interval
  * catches that: polling every 50 ms measured the same peak as 500 ms.
  *
- * The threshold counts the binary and its libraries too (a few MiB
- * resident): one below that releases the map on every tick, which is
- * harmless (about 1 ms) but pointless.
+ * The file-backed part counts the binary and its libraries too (about 9
+ * MiB resident): a threshold under four times that releases the map on
+ * every tick, which is harmless (about 1 ms) but pointless.
  */
 #ifndef FTRACKFS_FS_MEMTRIM_H
 #define FTRACKFS_FS_MEMTRIM_H
@@ -37,12 +38,13 @@ struct cache;
 struct memtrim;
 
 #define MEMTRIM_INTERVAL_MS 500
-#define MEMTRIM_DEFAULT_THRESHOLD (24u << 20)	/* bytes of file-backed RSS */
+#define MEMTRIM_DEFAULT_THRESHOLD (52u << 20)	/* bytes of RSS */
 
 /*
  * memtrim_start() - start the thread over @c, which must stay open until
  * memtrim_stop() has returned.
- * @threshold: release when file-backed RSS exceeds this many bytes; 0 for
+ * @threshold: release when the RSS exceeds this many bytes (and its
+ *             file-backed part a quarter of them); 0 for
  *             MEMTRIM_DEFAULT_THRESHOLD.
  * Returns 0 and sets *ret_memtrim (release with memtrim_stop()); -EINVAL
  * for a NULL @c or @ret_memtrim, -ENOMEM, or the -errno of

@@ -185,13 +185,17 @@ int cache_info(struct cache *c, struct cache_info *ret_info);
 int cache_release_map(struct cache *c);
 
 /*
- * cache_set_map_budget() - keep the map's pages under @bytes of RSS as the
- * cache works: every few hundred reads or written children it looks at
- * /proc/self/statm and calls cache_release_map() when the file-backed part
- * is over @bytes. A walk maps pages far faster than any timer can look
- * (fault-around maps 16 pages per fault, lookups by key land all over the
- * file), so only the operations themselves can bound the peak. 0 (the
- * default) turns it off. The budget counts the binary and its libraries.
+ * cache_set_map_budget() - keep the process's RSS near @bytes as the cache
+ * works: every few dozen reads or written children it looks at
+ * /proc/self/statm and calls cache_release_map() when the RSS is over
+ * @bytes and its file-backed part over @bytes / 4 (below that the heap is
+ * what is big, and releasing the map would only cost refaults). A walk
+ * maps pages far faster than any timer can look (fault-around maps 16
+ * pages per fault, lookups by key land all over the file), so only the
+ * operations themselves can bound the peak. Counting the whole RSS lets
+ * the map use what the heap does not: a warm walk, whose heap is small,
+ * releases the map about five times less often than under a budget of
+ * file-backed pages alone. 0 (the default) turns it off.
  */
 void cache_set_map_budget(struct cache *c, size_t bytes);
 

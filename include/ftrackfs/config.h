@@ -20,9 +20,10 @@
  *   prefetch_depth = 3          levels fetched ahead below a listed directory
  *   spin_us = 100               microseconds the request reader keeps reading
  *                               without sleeping after a request (0 = never)
- *   map_budget_mib = 24         MiB of file-backed RSS (the cache's map pages,
- *                               the binary) before map pages are released;
- *                               0 = never (faster first walks, bigger RSS)
+ *   rss_budget_mib = 52         MiB of RSS above which the cache's map pages
+ *                               are released (once its file-backed part is
+ *                               over a quarter of it); 0 = never (faster
+ *                               first walks, bigger RSS)
  *   colocate = yes              the request reader moves to the CPU of the
  *                               client it answers (CAP_SYS_NICE or
  *                               RLIMIT_NICE >= 20; saves two wake-ups across
@@ -98,7 +99,7 @@ struct config {
 	unsigned first_fetch_timeout_s;	/* default 10 */
 	unsigned prefetch_depth;	/* default 3; 0 = fetch only what is listed */
 	unsigned spin_us;		/* default 100; 0 = the reader always sleeps */
-	unsigned map_budget_mib;	/* default 24; 0 = map pages are never released */
+	unsigned rss_budget_mib;	/* default 52; 0 = map pages are never released */
 	bool colocate;			/* default true: the request reader follows
 					 * the client's CPU (needs CAP_SYS_NICE or
 					 * RLIMIT_NICE >= 20) */
