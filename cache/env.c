@@ -1051,6 +1051,61 @@ void cache_map_tick(struct cache *c)
 		cache_release_map(c);
 }
 
+/* MemAvailable in bytes, or 0 when unknown. */
+static uint64_t mem_available(void)
+{
+	char line[128];
+	unsigned long long kib = 0;
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)kib * 1024;
+}
+
+#define PREFETCH_CHUNK (128u << 10)
+#define PREFETCH_MAX ((uint64_t)4 << 30)
+
+int64_t cache_prefetch(struct cache *c, const bool *stop)
+{
+	uint64_t size, limit, off = 0;
+	struct stat st;
+	char *buf;
+	int fd;
+
+	if (!c || mdb_env_get_fd(c->env, &fd) != 0)
+		return -EINVAL;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	size = (uint64_t)st.st_size;
+	limit = mem_available() / 4;
+	if (limit > PREFETCH_MAX)
+		limit = PREFETCH_MAX;
+	if (size > limit) {
+		log_debug(CACHE_LOG, "not prefetching %llu bytes (limit %llu)",
+			  (unsigned long long)size, (unsigned long long)limit);
+		return 0;
+	}
+	buf = malloc(PREFETCH_CHUNK);
+	if (!buf)
+		return -ENOMEM;
+	while (off < size && !__atomic_load_n(stop, __ATOMIC_RELAXED)) {
+		ssize_t n = pread(fd, buf, PREFETCH_CHUNK, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (uint64_t)n;
+	}
+	free(buf);
+	return (int64_t)off;
+}
+
 int cache_info(struct cache *c, struct cache_info *ret_info)
 {
 	struct cache_info info = { 0 };

@@ -414,7 +414,7 @@ static int config_new(struct config **ret)
 	cfg->first_fetch_timeout_s = 10;
 	cfg->prefetch_depth = 3;
 	cfg->spin_us = 100;
-	cfg->rss_budget_mib = 52;
+	cfg->rss_budget_mib = 48;
 	cfg->passthrough = true;
 	cfg->colocate = true;
 	cfg->ftrack_server = env_dup("FTRACK_SERVER");

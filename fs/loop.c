@@ -70,7 +70,7 @@ static __thread bool tl_leader;
  * resumption later than COLO_STARVED_NS means something else wants that
  * CPU: the leader then stops following for COLO_BACKOFF_NS.
  */
-#define COLO_EVERY		64
+#define COLO_EVERY		256
 #define COLO_STARVED_NS		2000000LL
 #define COLO_BACKOFF_NS		1000000000LL
 

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -334,10 +335,51 @@ static int make_ftrack(struct fs *fs)
 	return 0;
 }
 
+/* Reads the cache file into the page cache once, beside the first requests. */
+struct prefetch {
+	struct cache *cache;
+	bool stop;		/* __atomic */
+	bool started;
+	pthread_t thread;
+};
+
+static void *prefetch_main(void *arg)
+{
+	struct prefetch *p = arg;
+	int64_t n = cache_prefetch(p->cache, &p->stop);
+
+	if (n < 0)
+		log_debug(MOD, "prefetching the cache: %s", strerror((int)-n));
+	else if (n > 0)
+		log_debug(MOD, "prefetched %lld bytes of the cache", (long long)n);
+	return NULL;
+}
+
+static void prefetch_start(struct prefetch *p, struct cache *c)
+{
+	sigset_t all, old;
+
+	p->cache = c;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	p->started = pthread_create(&p->thread, NULL, prefetch_main, p) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void prefetch_stop(struct prefetch *p)
+{
+	if (!p->started)
+		return;
+	__atomic_store_n(&p->stop, true, __ATOMIC_RELAXED);
+	pthread_join(p->thread, NULL);
+	p->started = false;
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_cmdline_opts opts;
 	struct memtrim *memtrim = NULL;
+	struct prefetch prefetch = { 0 };
 	struct fuse_lowlevel_ops ops;
 	struct cli cli;
 	struct fs fs;
@@ -463,6 +505,7 @@ int main(int argc, char **argv)
 		log_error(MOD, "cannot open the cache: %s", strerror(-r));
 		goto out;
 	}
+	prefetch_start(&prefetch, fs.cache);
 	/*
 	 * LMDB map pages the daemon touched go back to the page cache: as the
 	 * cache works (that bounds the peak) and, when idle, from the
@@ -527,6 +570,7 @@ out:
 	send_free(fs.send);
 	storage_close(fs.storage);
 	memtrim_stop(memtrim);
+	prefetch_stop(&prefetch);
 	cache_close(fs.cache);
 	accsyn_free(fs.accsyn);
 	ftrack_free(fs.ftrack);

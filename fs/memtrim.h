@@ -38,7 +38,7 @@ struct cache;
 struct memtrim;
 
 #define MEMTRIM_INTERVAL_MS 500
-#define MEMTRIM_DEFAULT_THRESHOLD (52u << 20)	/* bytes of RSS */
+#define MEMTRIM_DEFAULT_THRESHOLD (48u << 20)	/* bytes of RSS */
 
 /*
  * memtrim_start() - start the thread over @c, which must stay open until

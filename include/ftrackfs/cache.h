@@ -185,6 +185,17 @@ int cache_info(struct cache *c, struct cache_info *ret_info);
 int cache_release_map(struct cache *c);
 
 /*
+ * cache_prefetch() - read data.mdb once, in order, so that its pages are in
+ * the page cache before lookups fault them in one 4 KiB read at a time
+ * (MDB_NORDAHEAD): after a reboot the first walk of a 100,000-version
+ * project waited about a second on such reads; in order, the 130 MB take
+ * 65 ms. Nothing stays in the RSS. Skipped when the file is larger than a
+ * quarter of MemAvailable or 4 GiB. Stops early once *@stop is true (read
+ * with __atomic). Returns the bytes read, or -errno.
+ */
+int64_t cache_prefetch(struct cache *c, const bool *stop);
+
+/*
  * cache_set_map_budget() - keep the process's RSS near @bytes as the cache
  * works: every few dozen reads or written children it looks at
  * /proc/self/statm and calls cache_release_map() when the RSS is over
@@ -193,9 +204,8 @@ int cache_release_map(struct cache *c);
  * maps pages far faster than any timer can look (fault-around maps 16
  * pages per fault, lookups by key land all over the file), so only the
  * operations themselves can bound the peak. Counting the whole RSS lets
- * the map use what the heap does not: a warm walk, whose heap is small,
- * releases the map about five times less often than under a budget of
- * file-backed pages alone. 0 (the default) turns it off.
+ * the map use what the heap does not (a warm walk's heap is small). 0 (the
+ * default) turns it off.
  */
 void cache_set_map_budget(struct cache *c, size_t bytes);
 

@@ -20,7 +20,7 @@
  *   prefetch_depth = 3          levels fetched ahead below a listed directory
  *   spin_us = 100               microseconds the request reader keeps reading
  *                               without sleeping after a request (0 = never)
- *   rss_budget_mib = 52         MiB of RSS above which the cache's map pages
+ *   rss_budget_mib = 48         MiB of RSS above which the cache's map pages
  *                               are released (once its file-backed part is
  *                               over a quarter of it); 0 = never (faster
  *                               first walks, bigger RSS)
@@ -99,7 +99,7 @@ struct config {
 	unsigned first_fetch_timeout_s;	/* default 10 */
 	unsigned prefetch_depth;	/* default 3; 0 = fetch only what is listed */
 	unsigned spin_us;		/* default 100; 0 = the reader always sleeps */
-	unsigned rss_budget_mib;	/* default 52; 0 = map pages are never released */
+	unsigned rss_budget_mib;	/* default 48; 0 = map pages are never released */
 	bool colocate;			/* default true: the request reader follows
 					 * the client's CPU (needs CAP_SYS_NICE or
 					 * RLIMIT_NICE >= 20) */

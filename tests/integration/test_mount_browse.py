@@ -262,7 +262,7 @@ def daemon_threads(pid):
     return out
 
 
-def chatter(m, n=400):
+def chatter(m, n=1000):
     """n requests the daemon answers from memory: getxattr is never cached."""
     f = m.p("projects", "theproject", "ep01", "seq010", "sh010", "comp", "v001", "main.exr")
     for _ in range(n):

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -877,6 +878,88 @@ static void test_trim(void **state)
 	free(names);
 }
 
+/* Pages of @path in the page cache, from mincore() (maps, never faults). */
+static size_t resident_pages(const char *path, size_t *ret_total)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	unsigned char *vec;
+	size_t n, in = 0;
+	void *m;
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	n = ((size_t)st.st_size + 4095) / 4096;
+	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(m != MAP_FAILED);
+	vec = calloc(n, 1);
+	assert_non_null(vec);
+	assert_int_equal(mincore(m, (size_t)st.st_size, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		in += vec[i] & 1;
+	free(vec);
+	munmap(m, (size_t)st.st_size);
+	close(fd);
+	*ret_total = n;
+	return in;
+}
+
+/* cache_prefetch() brings the whole file back into the page cache. */
+static void test_prefetch(void **state)
+{
+	struct fx *f = *state;
+	enum { NK = 4000 };
+	struct cache_child top = mkchild("p:big", "big", CACHE_KIND_DIR, 0);
+	struct cache_child *kids = calloc(NK, sizeof(*kids));
+	char (*keys)[32] = calloc(NK, sizeof(*keys)), (*names)[32] = calloc(NK, sizeof(*names));
+	static char blob[CACHE_BLOB_MAX];
+	char path[4200];
+	bool stop = false;
+	size_t total, before, after;
+	struct stat st;
+	uint64_t dir;
+	int fd;
+
+	assert_non_null(kids);
+	assert_int_equal(cache_prefetch(NULL, &stop), -EINVAL);
+	assert_int_equal(cache_dir_apply(f->c, CACHE_ROOT_INO, 0, 1, &top, 1, NULL), 0);
+	assert_int_equal(cache_ino_lookup(f->c, "p:big", &dir), 1);
+	for (int k = 0; k < NK; k++) {
+		snprintf(keys[k], sizeof(keys[k]), "p:big-%d", k);
+		snprintf(names[k], sizeof(names[k]), "f%05d", k);
+		kids[k] = mkchild(keys[k], names[k], CACHE_KIND_FILE, (uint64_t)k);
+		kids[k].blob = blob;
+		kids[k].blob_len = sizeof(blob);
+	}
+	assert_int_equal(cache_dir_apply(f->c, dir, 0, 1, kids, NK, NULL), 0);
+
+	/* out of the page cache: unmapped here, written back, dropped */
+	snprintf(path, sizeof(path), "%s/data.mdb", f->dir);
+	assert_int_equal(cache_release_map(f->c), 0);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(fdatasync(fd), 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+	before = resident_pages(path, &total);
+	assert_true(total >= 1000);		/* a few MB of records */
+
+	stop = true;
+	assert_int_equal(cache_prefetch(f->c, &stop), 0);
+	stop = false;
+	assert_int_equal(cache_prefetch(f->c, &stop), (int64_t)st.st_size);
+	after = resident_pages(path, &total);
+	print_message("# data.mdb: %zu of %zu pages cached before cache_prefetch(), %zu after\n",
+		      before, total, after);
+	/* the page cache may keep some pages through DONTNEED (a tmpfs
+	 * keeps all): what matters is that afterwards every page is there */
+	assert_int_equal(after, total);
+	free(kids);
+	free(keys);
+	free(names);
+}
+
 static void test_dir_state_many(void **state)
 {
 	struct fx *f = *state;
@@ -1553,6 +1636,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_apply_ids_and_blob_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_state_many, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefetch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_and_remove_child, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compstate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_state_machine, setup, teardown),
