@@ -66,19 +66,30 @@ static __thread bool tl_leader;
  * leader resumes when the client blocks on its next request, and reads it
  * without any wake-up at all. It stays SCHED_IDLE while it follows (a
  * switch per request costs more than it saves) and goes back to
- * SCHED_OTHER before sleeping and before anything that may block. A
- * resumption later than COLO_STARVED_NS means something else wants that
- * CPU: the leader then stops following for COLO_BACKOFF_NS.
+ * SCHED_OTHER before sleeping and before anything that may block.
+ *
+ * Something else running on that CPU starves a SCHED_IDLE leader. So it
+ * times each resumption after a reply: one later than COLO_STARVED_NS, or
+ * COLO_SLOW_MAX of COLO_WINDOW later than COLO_SLOW_NS (a walk's client
+ * asks again within microseconds), and it stops following for a backoff
+ * that starts at COLO_BACKOFF_NS and doubles, up to COLO_BACKOFF_MAX_NS,
+ * while following keeps failing; a calm window resets it.
  */
 #define COLO_EVERY		256
-#define COLO_STARVED_NS		2000000LL
+#define COLO_STARVED_NS		1000000LL
+#define COLO_SLOW_NS		100000LL
+#define COLO_WINDOW		64
+#define COLO_SLOW_MAX		8
 #define COLO_BACKOFF_NS		1000000000LL
+#define COLO_BACKOFF_MAX_NS	64000000000LL
 
 static __thread int tl_cpu = -1;	/* pinned to, while following; -1 = not */
 static __thread bool tl_idle;		/* SCHED_IDLE now */
 static __thread bool tl_quick;		/* answering a quick request */
 static __thread unsigned int tl_colo_n;
 static __thread int64_t tl_idle_since, tl_colo_off_until;
+static __thread int64_t tl_backoff_ns = COLO_BACKOFF_NS;
+static __thread unsigned int tl_resumes, tl_slow;
 
 static int64_t mono_ns(void)
 {
@@ -194,6 +205,27 @@ static void colo_follow(struct loop *l, pid_t tid)
 		tl_cpu = cpu;
 }
 
+/* The leader resumed @gap_ns after a SCHED_IDLE reply: was it starved? */
+static void colo_resumed(struct loop *l, int64_t gap_ns)
+{
+	bool starved = gap_ns > COLO_STARVED_NS;
+
+	tl_slow += gap_ns > COLO_SLOW_NS;
+	if (++tl_resumes == COLO_WINDOW) {
+		starved |= tl_slow >= COLO_SLOW_MAX;
+		if (!starved && tl_slow == 0)
+			tl_backoff_ns = COLO_BACKOFF_NS;	/* a calm window */
+		tl_resumes = tl_slow = 0;
+	}
+	if (!starved)
+		return;
+	colo_leave(l);
+	tl_colo_off_until = mono_ns() + tl_backoff_ns;
+	if (tl_backoff_ns < COLO_BACKOFF_MAX_NS)
+		tl_backoff_ns *= 2;
+	tl_resumes = tl_slow = 0;
+}
+
 void fs_loop_reply_begin(void)
 {
 	if (tl_cpu >= 0 && tl_quick && tl_leader) {
@@ -299,11 +331,7 @@ static int lead_read(struct loop *l, struct fuse_buf *buf)
 		int r = fuse_session_receive_buf(l->se, buf);
 
 		if (tl_idle && tl_idle_since) {
-			/* resumed after a SCHED_IDLE reply: was it starved? */
-			if (mono_ns() - tl_idle_since > COLO_STARVED_NS) {
-				colo_leave(l);
-				tl_colo_off_until = mono_ns() + COLO_BACKOFF_NS;
-			}
+			colo_resumed(l, mono_ns() - tl_idle_since);
 			tl_idle_since = 0;
 		}
 		if (r > 0)
