@@ -509,8 +509,20 @@ static int data_path(const struct cache *c, const char *file, char *buf, size_t 
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
+/* Reasons whose moved-aside copy is not named "corrupt" (see move_aside()). */
+static const char why_foreign[] = "belongs to another server or user";
+static const char why_older[] = "has an older format version";
+static const char why_newer[] = "has a newer format version";
+
+/*
+ * Rename data.mdb to data.mdb.<tag>-<UTC time>: "foreign" when it belongs
+ * to another server or user, "format" when another format version wrote
+ * it, "corrupt" otherwise; the copy is kept, never deleted.
+ */
 static int move_aside(struct cache *c, const char *why)
 {
+	const char *tag = why == why_foreign ? "foreign" :
+			  why == why_older || why == why_newer ? "format" : "corrupt";
 	char from[4200], to[4300], lock[4200], stamp[32];
 	time_t now = time(NULL);
 	struct tm tm;
@@ -525,9 +537,9 @@ static int move_aside(struct cache *c, const char *why)
 		struct stat st;
 
 		if (i == 0)
-			snprintf(to, sizeof(to), "%s.corrupt-%s", from, stamp);
+			snprintf(to, sizeof(to), "%s.%s-%s", from, tag, stamp);
 		else
-			snprintf(to, sizeof(to), "%s.corrupt-%s-%d", from, stamp, i);
+			snprintf(to, sizeof(to), "%s.%s-%s-%d", from, tag, stamp, i);
 		if (lstat(to, &st) < 0 && errno == ENOENT)
 			break;
 	}
@@ -738,12 +750,11 @@ static int env_try_open(struct cache *c, const char **ret_why)
 		}
 		memcpy(&fmt, v.mv_data, sizeof(fmt));
 		if (fmt != CACHE_FORMAT_VERSION) {
-			*ret_why = fmt < CACHE_FORMAT_VERSION ? "has an older format version"
-							      : "has a newer format version";
+			*ret_why = fmt < CACHE_FORMAT_VERSION ? why_older : why_newer;
 			r = -EUCLEAN;
 			goto fail;
 		}
-		*ret_why = "belongs to another server or user";
+		*ret_why = why_foreign;
 		r = meta_get_str(c, txn, "server", &s);
 		if (r <= 0 || strcmp(s.buf, c->server_url) != 0) {
 			r = r < 0 ? r : -EUCLEAN;

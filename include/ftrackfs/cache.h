@@ -38,8 +38,10 @@
  *
  * Records carry a version byte and the database a format version. A foreign
  * (other server/user), older, newer, truncated or otherwise unreadable
- * database is renamed to data.mdb.corrupt-<UTC time>, logged, and replaced
- * by an empty one at cache_open(): never a crash, never silently wrong data.
+ * database is renamed to data.mdb.<why>-<UTC time> (why: "foreign" for
+ * another server or user, "format" for another format version, "corrupt"
+ * otherwise), logged, and replaced by an empty one at cache_open(): never
+ * a crash, never silently wrong data.
  * A record that fails to decode later returns -EUCLEAN and is logged.
  *
  * Concurrency: all functions are safe from any thread. Reads use a

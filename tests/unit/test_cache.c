@@ -1386,13 +1386,14 @@ static void test_map_grows_by_itself(void **state)
 
 /* ---- corruption and versions ---- */
 
-static int count_corrupt(const char *dir)
+/* Copies of data.mdb moved aside as data.mdb.<tag>-<time>. */
+static int count_aside(const char *dir, const char *tag)
 {
 	char cmd[4400];
 	FILE *p;
 	int n = 0;
 
-	snprintf(cmd, sizeof(cmd), "ls '%s' | grep -c '^data.mdb.corrupt-'", dir);
+	snprintf(cmd, sizeof(cmd), "ls '%s' | grep -c '^data.mdb.%s-'", dir, tag);
 	p = popen(cmd, "r");
 	if (p) {
 		if (fscanf(p, "%d", &n) != 1)
@@ -1412,7 +1413,7 @@ static void fill_some(struct cache *c)
 	assert_int_equal(cache_dir_apply(c, CACHE_ROOT_INO, 0, 1, kids, 2, NULL), 0);
 }
 
-static void reopen_expect_rebuild(struct fx *f, int n_corrupt, const char *why)
+static void reopen_expect_rebuild(struct fx *f, const char *tag, int n_aside, const char *why)
 {
 	struct cache_info info;
 	struct cache_dirstate st;
@@ -1427,7 +1428,7 @@ static void reopen_expect_rebuild(struct fx *f, int n_corrupt, const char *why)
 	assert_true(n_warn >= 1);
 	if (why)
 		assert_non_null(strstr(last_log, why));
-	assert_int_equal(count_corrupt(f->dir), n_corrupt);
+	assert_int_equal(count_aside(f->dir, tag), n_aside);
 	/* empty and usable */
 	assert_int_equal(info.n_entries, 0);
 	assert_int_equal(cache_dir_state(f->c, CACHE_ROOT_INO, &st), 0);
@@ -1452,12 +1453,12 @@ static void test_truncated_db_rebuilt(void **state)
 	data_file(f, p, sizeof(p));
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(truncate(p, st.st_size / 2), 0);
-	reopen_expect_rebuild(f, 1, "truncated");
+	reopen_expect_rebuild(f, "corrupt", 1, "truncated");
 	/* a file cut inside the meta pages */
 	cache_close(f->c);
 	f->c = NULL;
 	assert_int_equal(truncate(p, 5000), 0);
-	reopen_expect_rebuild(f, 2, "truncated");
+	reopen_expect_rebuild(f, "corrupt", 2, "truncated");
 }
 
 static void write_garbage(const char *path, off_t off, size_t len, unsigned int seed)
@@ -1487,13 +1488,13 @@ static void test_garbage_db_rebuilt(void **state)
 	assert_int_equal(stat(p, &st), 0);
 	/* the whole file */
 	write_garbage(p, 0, (size_t)st.st_size, 1);
-	reopen_expect_rebuild(f, 1, "not an LMDB database");
+	reopen_expect_rebuild(f, "corrupt", 1, "not an LMDB database");
 	/* only the data pages, the meta pages intact */
 	cache_close(f->c);
 	f->c = NULL;
 	assert_int_equal(stat(p, &st), 0);
 	write_garbage(p, 2 * 4096, (size_t)st.st_size - 2 * 4096, 2);
-	reopen_expect_rebuild(f, 2, NULL);
+	reopen_expect_rebuild(f, "corrupt", 2, NULL);
 	/* a file that is not LMDB at all, and a directory where the file goes */
 	cache_close(f->c);
 	f->c = NULL;
@@ -1503,7 +1504,7 @@ static void test_garbage_db_rebuilt(void **state)
 		fputs("{\"this\": \"is json, not a database\"}\n", fp);
 		fclose(fp);
 	}
-	reopen_expect_rebuild(f, 3, "truncated");
+	reopen_expect_rebuild(f, "corrupt", 3, "truncated");
 }
 
 static void set_meta_raw(const char *dir, const char *key, const void *val, size_t len)
@@ -1534,11 +1535,11 @@ static void test_format_version_bump_rebuilt(void **state)
 	cache_close(f->c);
 	f->c = NULL;
 	set_meta_raw(f->dir, "format", &older, sizeof(older));
-	reopen_expect_rebuild(f, 1, "older format");
+	reopen_expect_rebuild(f, "format", 1, "older format");
 	cache_close(f->c);
 	f->c = NULL;
 	set_meta_raw(f->dir, "format", &newer, sizeof(newer));
-	reopen_expect_rebuild(f, 2, "newer format");
+	reopen_expect_rebuild(f, "format", 2, "newer format");
 }
 
 static void test_foreign_identity_rebuilt(void **state)
@@ -1554,6 +1555,9 @@ static void test_foreign_identity_rebuilt(void **state)
 	assert_int_equal(cache_open(f->dir, SERVER, "bob@studio.com", &small_opts, &f->c), 0);
 	log_set_sink(NULL, NULL);
 	assert_non_null(strstr(last_log, "another server or user"));
+	/* kept under a name that says why, not "corrupt" */
+	assert_int_equal(count_aside(f->dir, "foreign"), 1);
+	assert_int_equal(count_aside(f->dir, "corrupt"), 0);
 	assert_int_equal(cache_info(f->c, &info), 0);
 	assert_int_equal(info.n_rebuilds, 1);
 	assert_int_equal(info.n_entries, 0);
@@ -1580,7 +1584,7 @@ static void test_foreign_lmdb_rebuilt(void **state)
 	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
-	reopen_expect_rebuild(f, 1, "not an ftrackfs cache");
+	reopen_expect_rebuild(f, "corrupt", 1, "not an ftrackfs cache");
 }
 
 static void test_corrupt_record_is_an_error(void **state)
