@@ -243,15 +243,21 @@ int fs_pt_open(uint64_t ino, int fd)
 	struct pt_node **p, *n;
 	int id;
 
-	if (!fs_pt_active())
+	if (!__atomic_load_n(&pt.active, __ATOMIC_ACQUIRE))
 		return 0;
 	pthread_mutex_lock(&pt.lock);
 	p = slot_of(ino);
 	if (*p) {
+		/* even once refused: an inode passed through stays so while open,
+		 * or the kernel fails the open (EIO) */
 		(*p)->refs++;
 		id = (*p)->id;
 		pthread_mutex_unlock(&pt.lock);
 		return id;
+	}
+	if (!fs_pt_active()) {
+		pthread_mutex_unlock(&pt.lock);
+		return 0;
 	}
 	n = malloc(sizeof(*n));
 	if (!n) {
