@@ -1049,7 +1049,7 @@ static bool over_budget(struct cache *c, size_t budget)
 	buf[n] = '\0';
 	if (sscanf(buf, "%lu %lu %lu", &size, &resident, &shared) != 3)
 		return false;
-	return resident * ps > budget && shared * ps > budget / 4;
+	return cache_over_budget((uint64_t)resident * ps, (uint64_t)shared * ps, budget);
 }
 
 void cache_map_tick(struct cache *c)

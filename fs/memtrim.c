@@ -92,8 +92,8 @@ static int memtrim_tick(struct memtrim *m)
 			 strerror(-r));
 		return r;
 	}
-	if ((unsigned long long)resident * m->page_size <= m->threshold ||
-	    (unsigned long long)shared * m->page_size <= m->threshold / 4)
+	if (!cache_over_budget((uint64_t)resident * m->page_size,
+			       (uint64_t)shared * m->page_size, m->threshold))
 		return 0;
 	r = cache_release_map(m->cache);
 	if (r == -EINVAL || r == -ENOENT) {

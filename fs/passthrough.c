@@ -95,7 +95,7 @@ static struct {
 	bool offered;			/* the kernel offered it in INIT */
 	bool active;			/* agreed in the INIT reply */
 	bool refused;			/* a registration was refused: stop trying */
-	uint64_t init_unique;
+	uint64_t init_unique;		/* __atomic: every reply is checked against it */
 	const char *why;		/* for the status */
 	pthread_mutex_t lock;
 	struct pt_node *tab[PT_BUCKETS];
@@ -162,11 +162,11 @@ static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
 		}
 		return writev(fd, iov, count);
 	}
-	if (pt.init_unique && oh->unique == pt.init_unique) {
+	if (oh->unique && oh->unique == __atomic_load_n(&pt.init_unique, __ATOMIC_RELAXED)) {
 		bool patched;
 		ssize_t r;
 
-		pt.init_unique = 0;
+		__atomic_store_n(&pt.init_unique, 0, __ATOMIC_RELAXED);
 		if (oh->error != 0 || !pt.wanted || !pt.offered)
 			return writev(fd, iov, count);
 		r = send_init(fd, iov, count, &patched);
@@ -214,7 +214,7 @@ void fs_pt_note_request(const void *mem, size_t size)
 		return;
 	arg = (const struct pt_init_in *)(in + 1);
 	pt.offered = (arg->flags & PT_INIT_EXT) && (arg->flags2 & PT_FLAGS2_PASSTHROUGH);
-	pt.init_unique = in->unique;
+	__atomic_store_n(&pt.init_unique, in->unique, __ATOMIC_RELAXED);
 }
 
 bool fs_pt_active(void)

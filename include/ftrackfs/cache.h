@@ -211,6 +211,16 @@ int64_t cache_prefetch(struct cache *c, const bool *stop);
  */
 void cache_set_map_budget(struct cache *c, size_t bytes);
 
+/*
+ * cache_over_budget() - the release rule of cache_set_map_budget(), for
+ * whoever else watches the RSS (fs/memtrim.c): @resident and @file_backed
+ * bytes (statm's resident and shared pages) against @budget.
+ */
+static inline bool cache_over_budget(uint64_t resident, uint64_t file_backed, uint64_t budget)
+{
+	return resident > budget && file_backed > budget / 4;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Inodes and keys */
 
