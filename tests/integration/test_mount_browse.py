@@ -3,6 +3,7 @@
 import errno
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -296,4 +297,23 @@ def test_request_reader_follows_the_client_cpu(sim, mount_factory):
         chatter(m2)
         assert cpus_pinned(m2) == set()
     finally:
+        os.sched_setaffinity(0, mine)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 or os.geteuid() != 0,
+                    reason="needs two CPUs and CAP_SYS_NICE")
+def test_request_reader_leaves_a_client_whose_cpu_is_busy(sim, mount_factory):
+    # beside a busy loop, the reader's work on the client's CPU only takes
+    # turns from the client: it must stop following (and stay off a while)
+    mine = os.sched_getaffinity(0)
+    a = sorted(mine)[0]
+    m = mount_factory(sim)
+    hog = subprocess.Popen(["taskset", "-c", str(a), "sh", "-c", "while :; do :; done"])
+    try:
+        os.sched_setaffinity(0, {a})
+        chatter(m, 3000)
+        assert str(a) not in cpus_pinned(m), daemon_threads(m.proc.pid)
+    finally:
+        hog.kill()
+        hog.wait()
         os.sched_setaffinity(0, mine)
