@@ -246,7 +246,7 @@ static bool client_delayed(pid_t tid)
 	if (tid == tl_delay_tid && tl_colo_n - tl_delay_n < COLO_WINDOW)
 		return false;	/* too few requests to tell */
 	delay = run_delay_of(tid);
-	if (delay >= 0 && tid == tl_delay_tid && tl_cpu >= 0)
+	if (delay >= 0 && tl_delay_ns >= 0 && tid == tl_delay_tid && tl_cpu >= 0)
 		delayed = (delay - tl_delay_ns) / (int64_t)(tl_colo_n - tl_delay_n) > COLO_DELAY_NS;
 	tl_delay_tid = tid;
 	tl_delay_ns = delay;
@@ -257,10 +257,9 @@ static bool client_delayed(pid_t tid)
 /* A quick request from @tid, about to be answered by the leader. */
 static void colo_follow(struct loop *l, pid_t tid)
 {
+	bool moved = tl_cpu >= 0 && tl_miss >= tl_miss_need;
 	cpu_set_t one;
 	int cpu;
-
-	bool moved = tl_cpu >= 0 && tl_miss >= tl_miss_need;
 
 	if ((++tl_colo_n % COLO_EVERY != 1 && !moved) || tid <= 0)
 		return;
