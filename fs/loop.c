@@ -175,22 +175,33 @@ static void colo_leave(struct loop *l)
 		tl_cpu = -1;
 }
 
+/* /proc/TID/@what of thread @tid into @buf, NUL-terminated; false if none. */
+static bool read_task_file(pid_t tid, const char *what, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)tid, what);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return true;
+}
+
 /* The CPU thread @tid last ran on (field 39 of /proc/TID/stat), or -1. */
 static int last_cpu_of(pid_t tid)
 {
-	char path[64], buf[1024], *p;
-	ssize_t n;
-	int fd, field;
+	char buf[1024], *p;
+	int field;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (!read_task_file(tid, "stat", buf, sizeof(buf)))
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	p = strrchr(buf, ')');	/* the command name may hold anything */
 	if (!p)
 		return -1;
@@ -204,20 +215,11 @@ static int last_cpu_of(pid_t tid)
 /* How long thread @tid has waited on a run queue, in ns; -1 if unknown. */
 static int64_t run_delay_of(pid_t tid)
 {
-	char path[64], buf[128];
+	char buf[128];
 	unsigned long long run, delay;
-	ssize_t n;
-	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (!read_task_file(tid, "schedstat", buf, sizeof(buf)))
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	return sscanf(buf, "%llu %llu", &run, &delay) == 2 ? (int64_t)delay : -1;
 }
 
