@@ -74,6 +74,7 @@ struct cache {
 	int statm_fd;
 	unsigned int max_readers;
 	bool no_sync;
+	bool no_compact;	/* never compact at open (see maybe_compact()) */
 	int lock_fd;
 	unsigned int n_rebuilds;
 	int64_t created_ns;

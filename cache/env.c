@@ -500,6 +500,7 @@ static void env_close(struct cache *c)
 	if (c->env)
 		mdb_env_close(c->env);
 	c->env = NULL;
+	c->map_lo = c->map_hi = 0;	/* a reopened map is elsewhere */
 }
 
 static int data_path(const struct cache *c, const char *file, char *buf, size_t size)
@@ -802,6 +803,180 @@ fail:
 	return r;
 }
 
+/*
+ * Compaction. A cold walk writes the cache a directory level at a time, so
+ * the pages of every tree interleave in data.mdb, and a fault maps (fault-
+ * around) pages of other trees with each one asked for: more RSS, more map
+ * releases under the budget, more faults. LMDB's compacting copy lays each
+ * tree out in order. Measured on the 100,000-version project (alternating
+ * runs on one cache): a first walk 5.48-5.50 s compacted against 5.62-5.74
+ * s, peak RSS 50.7 against 52.5 MiB; the copy of 127 MB took 49 ms.
+ *
+ * At open, when the used part of the file has grown by COMPACT_GROWTH_PCT
+ * since the last compaction (and is over COMPACT_MIN_BYTES): copy to
+ * data.mdb.compact, fsync it, close the environment, rename the copy over
+ * data.mdb (atomic: a crash leaves one whole file or the other, and a
+ * leftover copy is removed at the next open), reopen.
+ */
+#define COMPACT_MIN_BYTES (16ULL << 20)
+#define COMPACT_GROWTH_PCT 25
+/*
+ * The copy reads the whole map: left alone, it would map the whole file
+ * into the daemon's RSS (144 MiB peak for the 100,000-version project).
+ * So it runs on a thread, and this one releases the map whenever more
+ * than COMPACT_RSS_BYTES of it are mapped, looking every COMPACT_LOOK_NS.
+ */
+#define COMPACT_RSS_BYTES (8ULL << 20)
+#define COMPACT_LOOK_NS 250000L
+static const char compacted_key[] = "compacted_bytes";
+
+struct copy_job {
+	MDB_env *env;
+	int fd;
+	int rc;
+	bool done;	/* __atomic */
+};
+
+static void *copy_main(void *arg)
+{
+	struct copy_job *j = arg;
+
+	j->rc = mdb_env_copyfd2(j->env, j->fd, MDB_CP_COMPACT);
+	__atomic_store_n(&j->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* This process's resident and file-backed resident bytes (statm). */
+static bool statm_read(struct cache *c, uint64_t *ret_resident, uint64_t *ret_file_backed)
+{
+	unsigned long size, resident, shared;
+	uint64_t ps = (uint64_t)sysconf(_SC_PAGESIZE);
+	char buf[128];
+	ssize_t n;
+
+	if (c->statm_fd < 0)
+		return false;
+	n = pread(c->statm_fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	if (sscanf(buf, "%lu %lu %lu", &size, &resident, &shared) != 3)
+		return false;
+	*ret_resident = (uint64_t)resident * ps;
+	*ret_file_backed = (uint64_t)shared * ps;
+	return true;
+}
+
+/* mdb_env_copyfd2(MDB_CP_COMPACT) with the map kept small; an MDB rc. */
+static int copy_compact(struct cache *c, int fd)
+{
+	struct copy_job j = { .env = c->env, .fd = fd };
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = COMPACT_LOOK_NS };
+	uint64_t resident, file_backed, base = 0;
+	pthread_t t;
+	int r;
+
+	/* the libraries are file-backed too: count from what is there now */
+	if (statm_read(c, &resident, &file_backed))
+		base = file_backed;
+	r = pthread_create(&t, NULL, copy_main, &j);
+	if (r)
+		return r;
+	while (!__atomic_load_n(&j.done, __ATOMIC_ACQUIRE)) {
+		nanosleep(&ts, NULL);
+		if (statm_read(c, &resident, &file_backed) && file_backed > base + COMPACT_RSS_BYTES)
+			cache_release_map(c);
+	}
+	pthread_join(t, NULL);
+	return j.rc;
+}
+
+static uint64_t used_bytes(struct cache *c)
+{
+	MDB_envinfo info;
+	MDB_stat mst;
+
+	mdb_env_info(c->env, &info);
+	mdb_env_stat(c->env, &mst);
+	return ((uint64_t)info.me_last_pgno + 1) * mst.ms_psize;
+}
+
+static int note_compacted_fn(struct cache *c, MDB_txn *txn, void *ctx)
+{
+	return cache_counter_set(c, txn, compacted_key, *(const uint64_t *)ctx);
+}
+
+static bool wants_compaction(struct cache *c, uint64_t used)
+{
+	MDB_txn *txn;
+	MDB_val v;
+	uint64_t base = 0;
+	int r;
+
+	if (used < COMPACT_MIN_BYTES || mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn) != 0)
+		return false;
+	r = cache_get_raw(txn, c->dbi[DBI_META], compacted_key, sizeof(compacted_key) - 1, &v);
+	if (r > 0 && v.mv_size == sizeof(base))
+		memcpy(&base, v.mv_data, sizeof(base));
+	mdb_txn_abort(txn);
+	return r >= 0 && (base == 0 || used * 100 >= base * (100 + COMPACT_GROWTH_PCT));
+}
+
+/*
+ * Returns 0 with the environment open (compacted or not), or -errno from
+ * reopening it (-EUCLEAN: move it aside, *@ret_why says why).
+ */
+static int maybe_compact(struct cache *c, const char **ret_why)
+{
+	char tmp[4200], path[4200];
+	uint64_t used = used_bytes(c), now;
+	int64_t t0 = cache_now_ns();
+	int fd, dfd, rc, r;
+
+	if (data_path(c, "data.mdb.compact", tmp, sizeof(tmp)) < 0 ||
+	    data_path(c, "data.mdb", path, sizeof(path)) < 0)
+		return 0;
+	unlink(tmp);	/* a copy a crash left behind */
+	if (!wants_compaction(c, used))
+		return 0;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_warn(CACHE_LOG, "cannot compact the cache: %s: %s", tmp, strerror(errno));
+		return 0;
+	}
+	rc = copy_compact(c, fd);
+	if (rc == 0 && fsync(fd) < 0)
+		rc = errno;
+	if (close(fd) < 0 && rc == 0)
+		rc = errno;
+	if (rc) {
+		/* a full disk, say: the cache stays as it was */
+		log_warn(CACHE_LOG, "cannot compact the cache: %s", mdb_strerror(rc));
+		unlink(tmp);
+		return 0;
+	}
+	env_close(c);
+	if (rename(tmp, path) < 0) {
+		log_warn(CACHE_LOG, "cannot compact the cache: rename: %s", strerror(errno));
+		unlink(tmp);
+	} else if ((dfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		if (fsync(dfd) < 0)
+			log_debug(CACHE_LOG, "fsync %s: %s", c->dir, strerror(errno));
+		close(dfd);
+	}
+	r = env_try_open(c, ret_why);
+	if (r < 0)
+		return r;
+	now = used_bytes(c);
+	r = cache_write(c, note_compacted_fn, &now);
+	if (r < 0)
+		log_warn(CACHE_LOG, "cannot note the compaction: %s", strerror(-r));
+	log_info(CACHE_LOG, "compacted the cache from %llu to %llu bytes in %lld ms",
+		 (unsigned long long)used, (unsigned long long)now,
+		 (long long)((cache_now_ns() - t0) / 1000000));
+	return 0;
+}
+
 int cache_open(const char *dir, const char *server_url, const char *user,
 	       const struct cache_options *opts, struct cache **ret_cache)
 {
@@ -823,6 +998,7 @@ int cache_open(const char *dir, const char *server_url, const char *user,
 	c->map_size = opts && opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE;
 	c->max_readers = opts && opts->max_readers ? opts->max_readers : DEFAULT_MAX_READERS;
 	c->no_sync = opts && opts->no_sync;
+	c->no_compact = opts && opts->no_compact;
 	cache_strcpy(c->server_url, server_url, CACHE_PATH_MAX);
 	cache_strcpy(c->user, user, CACHE_ID_MAX);
 
@@ -879,6 +1055,8 @@ int cache_open(const char *dir, const char *server_url, const char *user,
 		const char *why = NULL;
 
 		r = env_try_open(c, &why);
+		if (r == 0 && !c->no_compact)
+			r = maybe_compact(c, &why);
 		if (r != -EUCLEAN || attempt >= 2)
 			break;
 		r = move_aside(c, why ? why : "is unreadable");
@@ -1036,20 +1214,10 @@ void cache_set_map_budget(struct cache *c, size_t bytes)
  */
 static bool over_budget(struct cache *c, size_t budget)
 {
-	unsigned long size, resident, shared;
-	char buf[128];
-	ssize_t n;
-	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	uint64_t resident, file_backed;
 
-	if (c->statm_fd < 0)
-		return false;
-	n = pread(c->statm_fd, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	if (sscanf(buf, "%lu %lu %lu", &size, &resident, &shared) != 3)
-		return false;
-	return cache_over_budget((uint64_t)resident * ps, (uint64_t)shared * ps, budget);
+	return statm_read(c, &resident, &file_backed) &&
+	       cache_over_budget(resident, file_backed, budget);
 }
 
 void cache_map_tick(struct cache *c)

@@ -104,6 +104,10 @@ struct cache_options {
 	/* Skip fsync at commit (tests and benchmarks only): a process crash
 	 * still loses nothing, a power loss may lose the last commits. */
 	bool no_sync;
+	/* Never compact data.mdb at open. By default a file whose used part
+	 * grew by a quarter since the last compaction (and is over 16 MiB) is
+	 * rewritten in tree order first: fewer pages mapped per walk. */
+	bool no_compact;
 };
 
 /*

@@ -960,6 +960,105 @@ static void test_prefetch(void **state)
 	free(names);
 }
 
+static void stat_data(const char *dir, struct stat *st)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	assert_int_equal(stat(path, st), 0);
+}
+
+/*
+ * A cache whose used part grew past 16 MiB is rewritten in tree order at
+ * the next open (a new file, smaller once pages were freed), keeps every
+ * record, is left alone at the open after, and a copy a crash left behind
+ * is removed; with no_compact it is never rewritten.
+ */
+static void test_compaction(void **state)
+{
+	struct fx *f = *state;
+	enum { NK = 8000 };
+	struct cache_child top[2] = {
+		mkchild("p:keep", "keep", CACHE_KIND_DIR, 0),
+		mkchild("p:drop", "drop", CACHE_KIND_DIR, 0),
+	};
+	struct cache_child *kids = calloc(NK, sizeof(*kids));
+	char (*keys)[32] = calloc(NK, sizeof(*keys)), (*names)[32] = calloc(NK, sizeof(*names));
+	static char blob[CACHE_BLOB_MAX];
+	struct cache_options no_compact = small_opts;
+	struct stat st0, st1, st2, st3;
+	struct cache_dirstate ds;
+	char junk[4200];
+	uint64_t dir[2], ino;
+	FILE *fp;
+
+	assert_non_null(kids);
+	memset(blob, 'x', sizeof(blob));
+	assert_int_equal(cache_dir_apply(f->c, CACHE_ROOT_INO, 0, 1, top, 2, NULL), 0);
+	assert_int_equal(cache_ino_lookup(f->c, "p:keep", &dir[0]), 1);
+	assert_int_equal(cache_ino_lookup(f->c, "p:drop", &dir[1]), 1);
+	for (int d = 0; d < 2; d++) {
+		for (int k = 0; k < NK; k++) {
+			snprintf(keys[k], sizeof(keys[k]), "%s-%d", d ? "p:drop" : "p:keep", k);
+			snprintf(names[k], sizeof(names[k]), "f%05d", k);
+			kids[k] = mkchild(keys[k], names[k], CACHE_KIND_FILE, (uint64_t)k);
+			kids[k].blob = blob;
+			kids[k].blob_len = sizeof(blob);
+		}
+		assert_int_equal(cache_dir_apply(f->c, dir[d], 0, 1, kids, NK, NULL), 0);
+	}
+	/* the second directory empties: its pages go to the free list */
+	assert_int_equal(cache_dir_state(f->c, dir[1], &ds), 1);
+	assert_int_equal(cache_dir_apply(f->c, dir[1], ds.generation, 2, NULL, 0, NULL), 0);
+	cache_close(f->c);
+	f->c = NULL;
+	stat_data(f->dir, &st0);
+	assert_true(st0.st_size > (16 << 20));
+
+	/* with no_compact: the same file */
+	no_compact.no_compact = true;
+	assert_int_equal(cache_open(f->dir, SERVER, USER, &no_compact, &f->c), 0);
+	cache_close(f->c);
+	stat_data(f->dir, &st1);
+	assert_int_equal(st1.st_ino, st0.st_ino);
+
+	/* compacted: a new, smaller file with every record */
+	assert_int_equal(cache_open(f->dir, SERVER, USER, &small_opts, &f->c), 0);
+	stat_data(f->dir, &st2);
+	print_message("# data.mdb: %lld bytes before compaction, %lld after\n",
+		      (long long)st0.st_size, (long long)st2.st_size);
+	assert_int_not_equal(st2.st_ino, st0.st_ino);
+	assert_true(st2.st_size * 10 < st0.st_size * 7);
+	for (int k = 0; k < NK; k++) {
+		struct cache_attr attr;
+		char name[32];
+
+		snprintf(name, sizeof(name), "f%05d", k);
+		assert_int_equal(cache_lookup(f->c, dir[0], name, &ino, &attr), 1);
+		assert_int_equal(attr.size, (uint64_t)k);
+		assert_int_equal(cache_lookup(f->c, dir[1], name, &ino, &attr), 0);
+	}
+	assert_int_equal(cache_dir_state(f->c, dir[0], &ds), 1);
+	assert_int_equal(ds.n_children, NK);
+	cache_close(f->c);
+	f->c = NULL;
+
+	/* not grown since: left alone, and a crash's leftover copy removed */
+	snprintf(junk, sizeof(junk), "%s/data.mdb.compact", f->dir);
+	fp = fopen(junk, "w");
+	assert_non_null(fp);
+	fputs("half a copy", fp);
+	fclose(fp);
+	assert_int_equal(cache_open(f->dir, SERVER, USER, &small_opts, &f->c), 0);
+	stat_data(f->dir, &st3);
+	assert_int_equal(st3.st_ino, st2.st_ino);
+	assert_int_equal(access(junk, F_OK), -1);
+	assert_int_equal(cache_ino_lookup(f->c, "p:keep-0", &ino), 1);
+	free(kids);
+	free(keys);
+	free(names);
+}
+
 static void test_dir_state_many(void **state)
 {
 	struct fx *f = *state;
@@ -1641,6 +1740,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_state_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefetch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_and_remove_child, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compstate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_state_machine, setup, teardown),
