@@ -1251,7 +1251,8 @@ static uint64_t mem_available(void)
 
 int64_t cache_prefetch(struct cache *c, const bool *stop)
 {
-	uint64_t size, limit, off = 0;
+	uint64_t size, limit, off = 0, skipped = 0;
+	void *map;
 	struct stat st;
 	char *buf;
 	int fd;
@@ -1272,16 +1273,34 @@ int64_t cache_prefetch(struct cache *c, const bool *stop)
 	buf = malloc(PREFETCH_CHUNK);
 	if (!buf)
 		return -ENOMEM;
+	/* A mapping only to ask mincore() which chunks are already cached
+	 * (mapping faults nothing in): those are skipped, so a mount on a
+	 * workstation in use copies nothing. Without it, every chunk is read. */
+	map = size ? mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
 	while (off < size && !__atomic_load_n(stop, __ATOMIC_RELAXED)) {
-		ssize_t n = pread(fd, buf, PREFETCH_CHUNK, (off_t)off);
+		size_t len = size - off < PREFETCH_CHUNK ? (size_t)(size - off) : PREFETCH_CHUNK;
+		unsigned char vec[PREFETCH_CHUNK / 4096];
+		ssize_t n;
 
+		if (map != MAP_FAILED && sysconf(_SC_PAGESIZE) == 4096 &&
+		    mincore((char *)map + off, len, vec) == 0 &&
+		    !memchr(vec, 0, (len + 4095) / 4096)) {
+			skipped += len;
+			off += len;
+			continue;
+		}
+		n = pread(fd, buf, PREFETCH_CHUNK, (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
 		off += (uint64_t)n;
 	}
+	if (map != MAP_FAILED)
+		munmap(map, size);
 	free(buf);
+	log_debug(CACHE_LOG, "prefetch: %llu of %llu bytes were cached already",
+		  (unsigned long long)skipped, (unsigned long long)off);
 	return (int64_t)off;
 }
 

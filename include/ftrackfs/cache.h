@@ -195,9 +195,11 @@ int cache_release_map(struct cache *c);
  * the page cache before lookups fault them in one 4 KiB read at a time
  * (MDB_NORDAHEAD): after a reboot the first walk of a 100,000-version
  * project waited about a second on such reads; in order, the 130 MB take
- * 65 ms. Nothing stays in the RSS. Skipped when the file is larger than a
+ * 65 ms. Nothing stays in the RSS. Chunks already in the page cache
+ * (mincore()) are not read again. Skipped when the file is larger than a
  * quarter of MemAvailable or 4 GiB. Stops early once *@stop is true (read
- * with __atomic). Returns the bytes read, or -errno.
+ * with __atomic). Returns the bytes covered, read or found cached, or
+ * -errno.
  */
 int64_t cache_prefetch(struct cache *c, const bool *stop);
 

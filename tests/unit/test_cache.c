@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -904,6 +906,21 @@ static size_t resident_pages(const char *path, size_t *ret_total)
 	return in;
 }
 
+/* Bytes this process passed through read() and pread() (/proc/self/io). */
+static uint64_t rchar_now(void)
+{
+	unsigned long long v = 0;
+	char line[128];
+	FILE *fp = fopen("/proc/self/io", "re");
+
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp))
+		if (sscanf(line, "rchar: %llu", &v) == 1)
+			break;
+	fclose(fp);
+	return v;
+}
+
 /* cache_prefetch() brings the whole file back into the page cache. */
 static void test_prefetch(void **state)
 {
@@ -917,7 +934,7 @@ static void test_prefetch(void **state)
 	bool stop = false;
 	size_t total, before, after;
 	struct stat st;
-	uint64_t dir;
+	uint64_t dir, rchar;
 	int fd;
 
 	assert_non_null(kids);
@@ -955,6 +972,10 @@ static void test_prefetch(void **state)
 	/* the page cache may keep some pages through DONTNEED (a tmpfs
 	 * keeps all): what matters is that afterwards every page is there */
 	assert_int_equal(after, total);
+	/* all cached now: a second prefetch covers the file and reads none */
+	rchar = rchar_now();
+	assert_int_equal(cache_prefetch(f->c, &stop), (int64_t)st.st_size);
+	assert_true(rchar_now() - rchar < (uint64_t)st.st_size / 10);
 	free(kids);
 	free(keys);
 	free(names);
@@ -1021,6 +1042,27 @@ static void test_compaction(void **state)
 	cache_close(f->c);
 	stat_data(f->dir, &st1);
 	assert_int_equal(st1.st_ino, st0.st_ino);
+
+	/* a full disk (here: a file size limit) leaves the cache as it was */
+	{
+		struct rlimit old_lim, lim = { .rlim_cur = 4 << 20, .rlim_max = RLIM_INFINITY };
+		void (*old_sig)(int) = signal(SIGXFSZ, SIG_IGN);
+
+		assert_int_equal(getrlimit(RLIMIT_FSIZE, &old_lim), 0);
+		lim.rlim_max = old_lim.rlim_max;
+		assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+		assert_int_equal(cache_open(f->dir, SERVER, USER, &small_opts, &f->c), 0);
+		assert_int_equal(setrlimit(RLIMIT_FSIZE, &old_lim), 0);
+		signal(SIGXFSZ, old_sig);
+		assert_int_equal(cache_lookup(f->c, dir[0], "f00000", &ino, NULL), 1);
+		cache_close(f->c);
+		f->c = NULL;
+		stat_data(f->dir, &st1);
+		assert_int_equal(st1.st_ino, st0.st_ino);
+		assert_int_equal(st1.st_size, st0.st_size);
+		snprintf(junk, sizeof(junk), "%s/data.mdb.compact", f->dir);
+		assert_int_equal(access(junk, F_OK), -1);
+	}
 
 	/* compacted: a new, smaller file with every record */
 	assert_int_equal(cache_open(f->dir, SERVER, USER, &small_opts, &f->c), 0);
