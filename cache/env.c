@@ -959,7 +959,9 @@ static int maybe_compact(struct cache *c, const char **ret_why)
 	if (rename(tmp, path) < 0) {
 		log_warn(CACHE_LOG, "cannot compact the cache: rename: %s", strerror(errno));
 		unlink(tmp);
-	} else if ((dfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		return env_try_open(c, ret_why);	/* the file as it was */
+	}
+	if ((dfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
 		if (fsync(dfd) < 0)
 			log_debug(CACHE_LOG, "fsync %s: %s", c->dir, strerror(errno));
 		close(dfd);
